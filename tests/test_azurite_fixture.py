@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
-
-from pathlib import Path
 
 from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount
 

@@ -1,0 +1,9 @@
+"""Durable wire names. Renaming a Python function must never rename a durable function
+mid-flight, so orchestrators and activities are registered and called by these constants."""
+
+from __future__ import annotations
+
+SYNC_RUN_ORCHESTRATOR = "sync_run"
+LIST_PAGE_ACTIVITY = "sync_list_page"
+INSPECT_BATCH_ACTIVITY = "sync_inspect_batch"
+FINISH_RUN_ACTIVITY = "sync_finish_run"

@@ -1,0 +1,58 @@
+"""The layering rules hold: shared/ is the domain core, adapters never import each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def python_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    bad = []
+    for path in python_files(package):
+        for module in imported_modules(path):
+            if any(module == f or module.startswith(f + ".") for f in forbidden):
+                bad.append(f"{path.relative_to(ROOT)} imports {module}")
+    return bad
+
+
+def test_packages_exist() -> None:
+    for package in ("shared", "api", "activities", "orchestrators"):
+        assert (ROOT / package / "__init__.py").exists(), package
+    assert python_files("shared"), "shared/ holds the domain core"
+
+
+def test_shared_never_imports_the_functions_runtime() -> None:
+    assert violations("shared", ("azure.functions", "azure.durable_functions", "api")) == []
+
+
+@pytest.mark.parametrize(
+    ("package", "other"), [("activities", "orchestrators"), ("orchestrators", "activities")]
+)
+def test_activities_and_orchestrators_never_import_each_other(package: str, other: str) -> None:
+    assert violations(package, (other,)) == []
+
+
+def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
+    sample = tmp_path / "bad.py"
+    sample.write_text("import azure.functions as func\nfrom azure.durable_functions import x\n")
+    assert {"azure.functions", "azure.durable_functions"} <= imported_modules(sample)
