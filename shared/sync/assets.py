@@ -1,0 +1,186 @@
+"""The ``Assets`` table: one row per blob of a connection (see ``shared.asset_keys``).
+
+Statuses: ``synced`` (an asset), ``skipped`` (media that fails a rule, with a reason),
+``ignored`` (not media; kept so a re-sync need not read it again) and ``removed`` (the blob
+vanished; the row is kept so labels attached to it survive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables.aio import TableClient as AsyncTableClient
+
+from shared.asset_keys import BUCKETS, partition_key, row_key
+from shared.sync.staging import SnapshotRow
+
+__all__ = [
+    "ASSETS_TABLE",
+    "AssetStatus",
+    "AssetsPage",
+    "connection_filter",
+    "entity_name",
+    "mark_removed",
+    "query_assets",
+    "scan_connection",
+    "upsert_rows",
+]
+
+ASSETS_TABLE = "Assets"
+_MAX_BATCH = 100
+_MAX_BATCH_BYTES = 3 * 1024 * 1024  # under the 4 MiB transaction limit, with headroom
+
+
+class AssetStatus(str, Enum):
+    SYNCED = "synced"
+    SKIPPED = "skipped"
+    IGNORED = "ignored"
+    REMOVED = "removed"
+
+
+def connection_filter(connection_id: str) -> tuple[str, dict[str, str]]:
+    """An OData filter selecting every partition of a connection (and nothing else)."""
+    return (
+        "PartitionKey ge @lo and PartitionKey le @hi",
+        {"lo": f"{connection_id}~00", "hi": f"{connection_id}~{BUCKETS - 1:02x}"},
+    )
+
+
+def entity_name(entity: Mapping[str, Any]) -> str:
+    return str(entity["name"])
+
+
+def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_partition[row["PartitionKey"]].append(row)
+    for partition_rows in by_partition.values():
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for row in partition_rows:
+            row_size = len(json.dumps(row, default=str))
+            if batch and (len(batch) >= _MAX_BATCH or size + row_size > _MAX_BATCH_BYTES):
+                yield batch
+                batch, size = [], 0
+            batch.append(row)
+            size += row_size
+        if batch:
+            yield batch
+
+
+async def upsert_rows(
+    table: AsyncTableClient,
+    rows: Iterable[dict[str, Any]],
+    *,
+    mode: UpdateMode = UpdateMode.REPLACE,
+    in_flight: int = 4,
+) -> int:
+    """Upsert rows in entity-group transactions (same partition, ≤ 100, ≤ 4 MiB)."""
+    gate = asyncio.Semaphore(in_flight)
+    written = 0
+
+    async def submit(batch: list[dict[str, Any]]) -> None:
+        nonlocal written
+        async with gate:
+            await table.submit_transaction([("upsert", row, {"mode": mode}) for row in batch])
+            written += len(batch)
+
+    await asyncio.gather(*(submit(b) for b in _batches(rows)))
+    return written
+
+
+def scan_connection(table: TableClient, connection_id: str) -> Iterator[SnapshotRow]:
+    """Every stored row of a connection, reduced to what change detection needs."""
+    query, params = connection_filter(connection_id)
+    for entity in table.query_entities(
+        query,
+        parameters=params,
+        select=["name", "etag", "size", "status", "reason"],
+        results_per_page=1000,
+    ):
+        yield SnapshotRow(
+            n=str(entity["name"]),
+            e=str(entity.get("etag") or ""),
+            s=int(entity.get("size") or 0),
+            st=str(entity.get("status") or ""),
+            r=entity.get("reason"),
+        )
+
+
+async def mark_removed(
+    table: AsyncTableClient, connection_id: str, names: Iterable[str], run_id: str
+) -> int:
+    now = datetime.now(UTC)
+    rows = (
+        {
+            "PartitionKey": partition_key(connection_id, name),
+            "RowKey": row_key(name),
+            "status": AssetStatus.REMOVED.value,
+            "removedAt": now,
+            "lastRunId": run_id,
+        }
+        for name in names
+    )
+    return await upsert_rows(table, rows, mode=UpdateMode.MERGE)
+
+
+@dataclass(frozen=True)
+class AssetsPage:
+    items: list[dict[str, Any]]
+    continuation_token: str | None
+
+
+def _encode_token(token: Any) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str | None) -> Any:
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("continuationToken is not valid") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("continuationToken is not valid")
+    return value
+
+
+def query_assets(
+    table: TableClient,
+    connection_id: str,
+    *,
+    status: str | None,
+    reason: str | None,
+    page_size: int,
+    continuation_token: str | None,
+) -> AssetsPage:
+    """One page of a connection's rows, optionally filtered by status and reason."""
+    query, params = connection_filter(connection_id)
+    if status:
+        query += " and status eq @status"
+        params["status"] = status
+    if reason:
+        query += " and reason eq @reason"
+        params["reason"] = reason
+    pages = table.query_entities(query, parameters=params, results_per_page=page_size).by_page(
+        continuation_token=_decode_token(continuation_token)
+    )
+    items: list[dict[str, Any]] = []
+    for page in pages:
+        items = [dict(e) for e in page]
+        break
+    token = getattr(pages, "continuation_token", None)
+    return AssetsPage(items=items, continuation_token=_encode_token(token))

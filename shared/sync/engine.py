@@ -1,0 +1,322 @@
+"""The bodies of the sync activities, as plain functions taking their collaborators.
+
+- ``prepare_run``: snapshot the connection's stored rows (one table scan per run).
+- ``list_page``: list one page of the customer's container, compare it with the snapshot and
+  stage only new or changed blobs; unchanged blobs cost no read and no write.
+- ``inspect_batch``: inspect a slice of a staged page with ranged reads, charge the quota for
+  newly synced assets exactly once, upsert rows in batches per partition.
+- ``finish_run``: mark vanished rows removed, recount the connection's assets, close the run,
+  clean up staged data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from azure.core.exceptions import (
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.data.tables import TableClient
+from azure.data.tables.aio import TableClient as AsyncTableClient
+from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
+
+from shared.asset_keys import partition_key, row_key
+from shared.reasons import Reason
+from shared.sync.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
+from shared.sync.model import BatchResult, Counters, ListedPage
+from shared.sync.staging import SnapshotRow, StagedEntry, Staging
+
+__all__ = [
+    "RETRY_REASONS",
+    "Charger",
+    "InspectedBlob",
+    "Inspector",
+    "asset_counts",
+    "finish_removed",
+    "inspect_batch",
+    "list_page",
+    "prepare_run",
+    "with_retries",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Skipped rows that a later sync retries even when the blob did not change.
+RETRY_REASONS = frozenset({Reason.QUOTA_EXCEEDED.value, Reason.READ_FAILED.value})
+_FAILURE_SAMPLE = 5
+
+T = TypeVar("T")
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, ServiceRequestError | ServiceResponseError | asyncio.TimeoutError):
+        return True
+    if isinstance(exc, HttpResponseError):
+        return exc.status_code in (408, 429, 500, 502, 503, 504)
+    return False
+
+
+async def with_retries(
+    op: Callable[[], Awaitable[T]], *, attempts: int = 4, base_delay: float = 0.5
+) -> T:
+    """Run ``op`` again after transient storage errors, with jittered exponential backoff."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await op()
+        except Exception as exc:
+            if attempt == attempts or not _transient(exc):
+                raise
+            delay = base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
+            _log.warning("transient %s, retrying in %.1fs", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+# -- prepare -----------------------------------------------------------------------------------
+def prepare_run(
+    *, run_id: str, connection_id: str, assets: TableClient, staging: Staging
+) -> dict[str, int]:
+    rows = list(scan_connection(assets, connection_id))
+    chunks = staging.put_snapshot(run_id, rows)
+    return {"storedRows": len(rows), "snapshotChunks": chunks}
+
+
+# -- list --------------------------------------------------------------------------------------
+class _SnapshotLookup:
+    """Stored rows for the name range of one listing page, from the sorted snapshot chunks."""
+
+    def __init__(self, staging: Staging, run_id: str) -> None:
+        self._staging = staging
+        self._run_id = run_id
+        self._firsts = staging.snapshot_index(run_id)
+
+    def rows_between(self, first: str, last: str) -> dict[str, SnapshotRow]:
+        if not self._firsts:
+            return {}
+        lo = max(0, bisect.bisect_right(self._firsts, first) - 1)
+        hi = max(0, bisect.bisect_right(self._firsts, last) - 1)
+        found: dict[str, SnapshotRow] = {}
+        for k in range(lo, hi + 1):
+            for row in self._staging.snapshot_chunk(self._run_id, k):
+                found[row["n"]] = row
+        return found
+
+
+def _unchanged(prev: SnapshotRow | None, etag: str, size: int) -> bool:
+    if prev is None or prev["e"] != etag or prev["s"] != size:
+        return False
+    if prev["st"] == AssetStatus.REMOVED.value:
+        return False
+    return not (prev["st"] == AssetStatus.SKIPPED.value and prev["r"] in RETRY_REASONS)
+
+
+async def list_page(
+    *,
+    run_id: str,
+    index: int,
+    cursor: str | None,
+    prefix: str,
+    page_size: int,
+    container: AsyncContainerClient,
+    staging: Staging,
+) -> ListedPage:
+    async def fetch() -> tuple[list[Any], str | None]:
+        pages: Any = container.list_blobs(
+            name_starts_with=prefix or None, results_per_page=page_size
+        ).by_page(continuation_token=cursor)
+        items: list[Any] = []
+        async for page in pages:
+            items = [b async for b in page]
+            break
+        return items, pages.continuation_token
+
+    blobs, next_cursor = await with_retries(fetch)
+    names = [b.name for b in blobs]
+    staging.put_listed(run_id, index, names)
+    lookup = _SnapshotLookup(staging, run_id).rows_between(names[0], names[-1]) if names else {}
+    changed: list[StagedEntry] = []
+    for blob in blobs:
+        etag = str(blob.etag or "").strip('"')
+        size = int(blob.size or 0)
+        prev = lookup.get(blob.name)
+        if _unchanged(prev, etag, size):
+            continue
+        settings = blob.content_settings
+        modified = blob.last_modified
+        changed.append(
+            StagedEntry(
+                n=blob.name,
+                e=etag,
+                s=size,
+                t=settings.content_type if settings else None,
+                m=modified.isoformat() if modified else None,
+                p=prev["st"] if prev else None,
+            )
+        )
+    ref = staging.put_page(run_id, index, changed) if changed else None
+    return ListedPage(
+        index=index,
+        ref=ref,
+        listed=len(blobs),
+        unchanged=len(blobs) - len(changed),
+        changed=len(changed),
+        nextCursor=next_cursor or None,
+    )
+
+
+# -- inspect -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InspectedBlob:
+    """The outcome for one staged blob: the row to write (None: write nothing)."""
+
+    entry: StagedEntry
+    row: dict[str, Any] | None
+    status: str  # synced / skipped / ignored / failed
+    reason: str | None
+    kind: str
+    bytes_read: int
+    requests: int
+
+
+class Inspector(Protocol):
+    def __call__(
+        self, entry: StagedEntry, container: AsyncContainerClient
+    ) -> Awaitable[InspectedBlob]: ...
+
+
+class Charger(Protocol):
+    def __call__(self, *, key: str, wanted: int) -> int: ...
+
+
+async def inspect_batch(
+    *,
+    run_id: str,
+    connection_id: str,
+    ref: str,
+    start: int,
+    end: int,
+    container: AsyncContainerClient,
+    assets: AsyncTableClient,
+    staging: Staging,
+    inspector: Inspector,
+    charge: Charger,
+    rows_per_kind: Mapping[str, int],
+    read_concurrency: int,
+) -> BatchResult:
+    entries = staging.get_page(ref)[start:end]
+    gate = asyncio.Semaphore(read_concurrency)
+
+    async def one(entry: StagedEntry) -> InspectedBlob:
+        async with gate:
+            return await inspector(entry, container)
+
+    inspected = await asyncio.gather(*(one(e) for e in entries))
+    hard_failures = [i for i in inspected if i.status == "failed" and i.row is not None]
+    if entries and len(hard_failures) == len(entries):
+        raise RuntimeError(
+            f"every blob of batch {ref}[{start}:{end}] failed to read; the container is unreachable"
+        )
+
+    # Quota: newly synced assets (no synced row before) cost data rows, charged once per batch.
+    new_assets = [
+        i for i in inspected if i.status == "synced" and i.entry["p"] != AssetStatus.SYNCED.value
+    ]
+    wanted = sum(rows_per_kind.get(i.kind, 0) for i in new_assets)
+    granted = charge(key=f"{run_id}~{ref.rsplit('/', 1)[-1]}~{start}", wanted=wanted)
+    budget = granted
+    now = datetime.now(UTC)
+    result = BatchResult(
+        synced=0,
+        added=0,
+        updated=0,
+        skippedByReason={},
+        ignored=0,
+        failed=0,
+        bytesRead=0,
+        requests=0,
+        dataRows=0,
+        failures=[],
+    )
+    skipped: Counter[str] = Counter()
+    rows: list[dict[str, Any]] = []
+    new_ids = {id(i) for i in new_assets}
+    for item in inspected:
+        result["bytesRead"] += item.bytes_read
+        result["requests"] += item.requests
+        row = item.row
+        status = item.status
+        if id(item) in new_ids and row is not None:
+            cost = rows_per_kind.get(item.kind, 0)
+            if cost <= budget:
+                budget -= cost
+                row["dataRows"] = cost
+                result["dataRows"] += cost
+            else:
+                status = AssetStatus.SKIPPED.value
+                row["status"] = status
+                row["reason"] = Reason.QUOTA_EXCEEDED.value
+                row["detail"] = f"needs {cost} data rows; the monthly quota is used up"
+                row["dataRows"] = 0
+        if status == "synced":
+            result["synced"] += 1
+            if item.entry["p"] == AssetStatus.SYNCED.value:
+                result["updated"] += 1
+            else:
+                result["added"] += 1
+        elif status == "skipped" and row is not None:
+            skipped[str(row["reason"])] += 1
+        elif status == "ignored":
+            result["ignored"] += 1
+        elif status == "failed":
+            result["failed"] += 1
+            if len(result["failures"]) < _FAILURE_SAMPLE:
+                result["failures"].append(f"{item.entry['n'][:200]}: {item.reason}")
+        if row is not None:
+            row["PartitionKey"] = partition_key(connection_id, item.entry["n"])
+            row["RowKey"] = row_key(item.entry["n"])
+            row["lastRunId"] = run_id
+            row["updatedAt"] = now
+            rows.append(row)
+    result["skippedByReason"] = dict(skipped)
+    await with_retries(lambda: upsert_rows(assets, rows))
+    return result
+
+
+# -- finish ------------------------------------------------------------------------------------
+async def finish_removed(
+    *, run_id: str, connection_id: str, assets: AsyncTableClient, staging: Staging
+) -> int:
+    """Mark rows whose blobs were not listed in this (complete) run as removed."""
+    listed: set[str] = set()
+    for names in staging.iter_listed(run_id):
+        listed.update(names)
+    gone = [
+        row["n"]
+        for row in staging.iter_snapshot(run_id)
+        if row["st"] != AssetStatus.REMOVED.value and row["n"] not in listed
+    ]
+    if not gone:
+        return 0
+    return await with_retries(lambda: mark_removed(assets, connection_id, gone, run_id))
+
+
+def asset_counts(assets: TableClient, connection_id: str) -> dict[str, int]:
+    """Rows of a connection by status, plus the number of assets (synced rows)."""
+    counts: Counter[str] = Counter(r["st"] for r in scan_connection(assets, connection_id))
+    return {status.value: counts.get(status.value, 0) for status in AssetStatus}
+
+
+def totals_with_removed(totals: Counters, removed: int) -> Counters:
+    out = Counters(**{**totals, "skippedByReason": dict(totals["skippedByReason"])})
+    out["removed"] = removed
+    return out

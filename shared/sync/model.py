@@ -1,0 +1,157 @@
+"""Plain-JSON shapes that cross the durable boundary, and the pure arithmetic over them.
+
+Everything here is small: counters and references, never lists of blob names.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NotRequired, TypedDict
+
+__all__ = [
+    "BatchResult",
+    "Counters",
+    "ListedPage",
+    "RunStatus",
+    "SyncState",
+    "add_batch",
+    "add_page",
+    "empty_counters",
+    "percent",
+]
+
+
+class RunStatus(str, Enum):
+    QUEUED = "queued"
+    LISTING = "listing"
+    INSPECTING = "inspecting"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class Counters(TypedDict):
+    """Cumulative counters of one run (also the orchestration's custom status)."""
+
+    listed: int  # blobs seen in the listing so far
+    processed: int  # listed blobs fully handled (unchanged, or inspected and written)
+    unchanged: int  # same etag and size as the stored row: no read, no write
+    synced: int  # inspected and accepted this run
+    added: int  # accepted, no accepted row before
+    updated: int  # accepted, replacing an accepted row with another etag
+    skipped: int  # inspected and skipped (total of skippedByReason)
+    skippedByReason: dict[str, int]
+    ignored: int  # not media (kind other)
+    failed: int  # could not be read after retries
+    removed: int  # rows whose blob vanished
+    bytesRead: int
+    requests: int
+    dataRows: int
+    pages: int
+
+
+def empty_counters() -> Counters:
+    return Counters(
+        listed=0,
+        processed=0,
+        unchanged=0,
+        synced=0,
+        added=0,
+        updated=0,
+        skipped=0,
+        skippedByReason={},
+        ignored=0,
+        failed=0,
+        removed=0,
+        bytesRead=0,
+        requests=0,
+        dataRows=0,
+        pages=0,
+    )
+
+
+class ListedPage(TypedDict):
+    """What the list activity returns: counts and a reference to the staged changed blobs."""
+
+    index: int
+    ref: str | None  # staged blob holding the changed entries (None when nothing changed)
+    listed: int
+    unchanged: int
+    changed: int
+    nextCursor: str | None
+
+
+class BatchResult(TypedDict):
+    """What one inspection activity returns: counts only, plus a capped sample of failures."""
+
+    synced: int
+    added: int
+    updated: int
+    skippedByReason: dict[str, int]
+    ignored: int
+    failed: int
+    bytesRead: int
+    requests: int
+    dataRows: int
+    failures: list[str]  # at most a few blob names with their error class
+
+
+class SyncState(TypedDict):
+    """The orchestration input, carried across ``continue_as_new``."""
+
+    runId: str
+    org: str
+    connectionId: str
+    generation: int
+    phase: str  # "start" | "pages"
+    pendingPage: ListedPage | None
+    totals: Counters
+    pageSize: int
+    batchSize: int
+    pagesPerExecution: int
+    batchesInFlight: int
+    expectedTotal: NotRequired[int | None]
+
+
+def add_page(totals: Counters, page: ListedPage) -> Counters:
+    out = Counters(**{**totals, "skippedByReason": dict(totals["skippedByReason"])})
+    out["listed"] += page["listed"]
+    out["unchanged"] += page["unchanged"]
+    out["processed"] += page["unchanged"]
+    out["pages"] += 1
+    return out
+
+
+def add_batch(totals: Counters, batch: BatchResult) -> Counters:
+    out = Counters(**{**totals, "skippedByReason": dict(totals["skippedByReason"])})
+    for key in (
+        "synced",
+        "added",
+        "updated",
+        "ignored",
+        "failed",
+        "bytesRead",
+        "requests",
+        "dataRows",
+    ):
+        out[key] += batch[key]
+    skipped = 0
+    for reason, n in batch["skippedByReason"].items():
+        out["skippedByReason"][reason] = out["skippedByReason"].get(reason, 0) + n
+        skipped += n
+    out["skipped"] += skipped
+    out["processed"] += batch["synced"] + skipped + batch["ignored"] + batch["failed"]
+    return out
+
+
+def percent(processed: int, total: int, *, done: bool) -> float:
+    if done:
+        return 100.0
+    if total <= 0:
+        return 0.0
+    return round(min(99.9, 100.0 * processed / total), 1)

@@ -1,0 +1,79 @@
+"""Pure pieces of the sync engine: asset keys, slices and waves, counter arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.asset_keys import BUCKETS, decode_row_key, partition_key, partitions_of, row_key
+from shared.sync.model import BatchResult, ListedPage, add_batch, add_page, empty_counters, percent
+from shared.sync.plan import slices, waves
+
+NAMES = [
+    "a/b/c.jpg",
+    "weird #1?.mp4",
+    "back\\slash.png",
+    "tab\there.jpg",
+    "ü/日本/😀.jpg",
+    "%41 literal.png",
+    "x" * 1200,
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_row_keys_are_valid_and_reversible(name: str) -> None:
+    key = row_key(name)
+    assert not set(key) & set("/\\#?")
+    assert all(ord(c) >= 0x20 and not 0x7F <= ord(c) <= 0x9F for c in key)
+    assert len(key.encode("utf-16-le")) // 2 <= 512
+    decoded = decode_row_key(key)
+    if len(name) < 500:
+        assert decoded == name
+    else:
+        assert decoded is None
+        assert key.startswith("~h~")
+
+
+def test_partitions_are_stable_and_cover_the_buckets() -> None:
+    assert partition_key("c1", "a.jpg") == partition_key("c1", "a.jpg")
+    seen = {partition_key("c1", f"img-{i}.jpg") for i in range(2000)}
+    assert seen == set(partitions_of("c1"))
+    assert len(seen) == BUCKETS
+    assert not any(p.startswith("c2") for p in seen)
+
+
+def test_slices_and_waves() -> None:
+    assert slices(None, 10, 4) == []
+    got = slices("r/page-000001.json.gz", 10, 4)
+    assert [(s["start"], s["end"]) for s in got] == [(0, 4), (4, 8), (8, 10)]
+    assert [len(w) for w in waves(got, 2)] == [2, 1]
+    assert waves([], 3) == [[]]
+
+
+def test_counters_add_up() -> None:
+    totals = add_page(
+        empty_counters(),
+        ListedPage(index=0, ref="r/p", listed=10, unchanged=4, changed=6, nextCursor=None),
+    )
+    batch = BatchResult(
+        synced=3,
+        added=2,
+        updated=1,
+        skippedByReason={"exif_orientation": 1, "empty": 1},
+        ignored=1,
+        failed=0,
+        bytesRead=1000,
+        requests=7,
+        dataRows=10,
+        failures=[],
+    )
+    totals = add_batch(totals, batch)
+    totals = add_batch(totals, batch)
+    assert totals["listed"] == 10
+    assert totals["processed"] == 4 + 2 * 6
+    assert totals["skipped"] == 4
+    assert totals["skippedByReason"] == {"exif_orientation": 2, "empty": 2}
+    assert totals["synced"] == 6
+    assert totals["bytesRead"] == 2000
+    assert percent(5, 10, done=False) == 50.0
+    assert percent(10, 10, done=False) == 99.9
+    assert percent(0, 0, done=True) == 100.0
