@@ -1,0 +1,177 @@
+"""Baselines measured on the same container as the service:
+
+- ``raw_listing``: the SDK's ``list_blobs`` alone (pages of 5,000): the floor of any re-sync.
+- ``raw_floor``: a minimal async loop: list, one 64 KiB ranged GET per blob (16 in flight),
+  batched upserts (≤ 100 per partition, 4 in flight): the floor of a first sync that reads.
+- ``naive``: what a simple importer does: download each blob whole, open it with Pillow or
+  PyAV, upsert one entity at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from azure.data.tables import TableServiceClient, UpdateMode
+from azure.data.tables.aio import TableServiceClient as AsyncTableServiceClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
+
+__all__ = ["BaselineResult", "naive", "raw_floor", "raw_listing"]
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    name: str
+    blobs: int
+    seconds: float
+    bytes_read: int
+    requests: int
+
+    @property
+    def rate(self) -> float:
+        return self.blobs / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "blobs": self.blobs,
+            "seconds": round(self.seconds, 3),
+            "assetsPerSecond": round(self.rate, 1),
+            "bytesRead": self.bytes_read,
+            "requests": self.requests,
+        }
+
+
+def raw_listing(connection_string: str, container: str) -> BaselineResult:
+    client = BlobServiceClient.from_connection_string(connection_string)
+    cc = client.get_container_client(container)
+    start = time.perf_counter()
+    count = pages = 0
+    for page in cc.list_blobs(results_per_page=5000).by_page():
+        pages += 1
+        count += sum(1 for _ in page)
+    return BaselineResult("raw listing (SDK)", count, time.perf_counter() - start, 0, pages)
+
+
+def _pk(name: str) -> str:
+    return "p%02x" % (hashlib.md5(name.encode(), usedforsecurity=False).digest()[0] % 16)
+
+
+def _rk(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+async def _raw_floor(blob_cs: str, table_cs: str, container: str, table: str) -> BaselineResult:
+    start = time.perf_counter()
+    bytes_read = requests = 0
+    async with (
+        AsyncBlobServiceClient.from_connection_string(blob_cs) as blobs,
+        AsyncTableServiceClient.from_connection_string(table_cs) as tables,
+    ):
+        cc = blobs.get_container_client(container)
+        tc = await tables.create_table_if_not_exists(table)
+        gate = asyncio.Semaphore(16)
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        names: list[tuple[str, int]] = []
+        async for blob in cc.list_blobs(results_per_page=5000):
+            names.append((blob.name, int(blob.size or 0)))
+        requests += max(1, len(names) // 5000 + 1)
+
+        async def head(name: str, size: int) -> None:
+            nonlocal bytes_read, requests
+            async with gate:
+                if size:
+                    data = await (
+                        await cc.download_blob(name, offset=0, length=min(size, 65536))
+                    ).readall()
+                    bytes_read += len(data)
+                    requests += 1
+            rows[_pk(name)].append(
+                {"PartitionKey": _pk(name), "RowKey": _rk(name), "name": name, "size": size}
+            )
+
+        await asyncio.gather(*(head(n, s) for n, s in names))
+        tgate = asyncio.Semaphore(4)
+
+        async def submit(batch: list[dict[str, Any]]) -> None:
+            nonlocal requests
+            async with tgate:
+                await tc.submit_transaction(
+                    [("upsert", r, {"mode": UpdateMode.MERGE}) for r in batch]
+                )
+                requests += 1
+
+        await asyncio.gather(
+            *(submit(part[i : i + 100]) for part in rows.values() for i in range(0, len(part), 100))
+        )
+        await tables.delete_table(table)
+    return BaselineResult(
+        "raw floor (list + 64 KiB GET + batched upserts)",
+        len(names),
+        time.perf_counter() - start,
+        bytes_read,
+        requests,
+    )
+
+
+def raw_floor(blob_cs: str, table_cs: str, container: str, table: str) -> BaselineResult:
+    return asyncio.run(_raw_floor(blob_cs, table_cs, container, table))
+
+
+def _open_media(data: bytes) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.getexif().get(0x0112)
+        return
+    except (UnidentifiedImageError, OSError, ValueError):
+        pass
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as media:
+            streams = media.streams.video
+            if streams:
+                next(media.decode(streams[0]), None)
+    except (av.error.FFmpegError, StopIteration, ValueError, OSError):
+        pass
+
+
+def naive(
+    blob_cs: str, table_cs: str, container: str, table: str, limit: int | None = None
+) -> BaselineResult:
+    """Whole downloads, full parse, one upsert per entity (sequential, like a simple importer)."""
+    blobs = BlobServiceClient.from_connection_string(blob_cs)
+    tables = TableServiceClient.from_connection_string(table_cs)
+    tc = tables.create_table_if_not_exists(table)
+    cc = blobs.get_container_client(container)
+    start = time.perf_counter()
+    count = bytes_read = requests = 0
+    for blob in cc.list_blobs(results_per_page=5000):
+        if limit is not None and count >= limit:
+            break
+        data = cc.download_blob(blob.name).readall()
+        bytes_read += len(data)
+        requests += 2
+        _open_media(data)
+        tc.upsert_entity(
+            {
+                "PartitionKey": _pk(blob.name),
+                "RowKey": _rk(blob.name),
+                "name": blob.name,
+                "size": len(data),
+            }
+        )
+        count += 1
+    seconds = time.perf_counter() - start
+    tables.delete_table(table)
+    return BaselineResult(
+        "naive (whole download + decode + single upserts)", count, seconds, bytes_read, requests
+    )
