@@ -8,10 +8,11 @@ from functools import lru_cache
 
 from azure.core.exceptions import AzureError
 from azure.data.tables import TableServiceClient
+from azure.data.tables.aio import TableClient as AsyncTableClient
 
 from shared.settings import Settings
 
-__all__ = ["TABLES", "ensure_tables", "ping", "table_service"]
+__all__ = ["TABLES", "async_table_client", "ensure_tables", "ping", "table_service"]
 
 _log = logging.getLogger(__name__)
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
@@ -28,6 +29,17 @@ def table_service(settings: Settings) -> TableServiceClient:
     from azure.identity import DefaultAzureCredential
 
     return TableServiceClient(settings.metadata_table_endpoint, credential=DefaultAzureCredential())
+
+
+def async_table_client(settings: Settings, table: str) -> AsyncTableClient:
+    """An aio client for one table; create it inside the event loop that uses it."""
+    if settings.metadata_connection:
+        return AsyncTableClient.from_connection_string(settings.metadata_connection, table)
+    from azure.identity.aio import DefaultAzureCredential
+
+    return AsyncTableClient(
+        settings.metadata_table_endpoint, table, credential=DefaultAzureCredential()
+    )
 
 
 def ensure_tables(settings: Settings) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 from azure.data.tables.aio import TableClient as AsyncTableClient
 
@@ -29,6 +30,7 @@ __all__ = [
     "AssetsPage",
     "connection_filter",
     "entity_name",
+    "get_asset",
     "mark_removed",
     "query_assets",
     "scan_connection",
@@ -133,6 +135,13 @@ async def mark_removed(
     return await upsert_rows(table, rows, mode=UpdateMode.MERGE)
 
 
+def get_asset(table: TableClient, connection_id: str, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(table.get_entity(partition_key(connection_id, name), row_key(name)))
+    except ResourceNotFoundError:
+        return None
+
+
 @dataclass(frozen=True)
 class AssetsPage:
     items: list[dict[str, Any]]
@@ -181,6 +190,7 @@ def query_assets(
     items: list[dict[str, Any]] = []
     for page in pages:
         items = [dict(e) for e in page]
-        break
+        if items:  # the service may answer with an empty page and a continuation
+            break
     token = getattr(pages, "continuation_token", None)
     return AssetsPage(items=items, continuation_token=_encode_token(token))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import json
 import logging
 import random
 from collections import Counter
@@ -31,9 +32,12 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
-from shared.reasons import Reason
+from shared.reasons import GUIDES, Reason
+from shared.repositories import ConnectionRepository
 from shared.sync.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
-from shared.sync.model import BatchResult, Counters, ListedPage
+from shared.sync.model import BatchResult, Counters, ListedPage, RunStatus
+from shared.sync.runs import RunsRepository
+from shared.sync.service import last_sync_summary, release_connection
 from shared.sync.staging import SnapshotRow, StagedEntry, Staging
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "Inspector",
     "asset_counts",
     "finish_removed",
+    "finish_run",
     "inspect_batch",
     "list_page",
     "prepare_run",
@@ -52,7 +57,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 #: Skipped rows that a later sync retries even when the blob did not change.
-RETRY_REASONS = frozenset({Reason.QUOTA_EXCEEDED.value, Reason.READ_FAILED.value})
+RETRY_REASONS = frozenset(r.value for r, g in GUIDES.items() if g.retry_unchanged)
 _FAILURE_SAMPLE = 5
 
 T = TypeVar("T")
@@ -320,3 +325,49 @@ def totals_with_removed(totals: Counters, removed: int) -> Counters:
     out = Counters(**{**totals, "skippedByReason": dict(totals["skippedByReason"])})
     out["removed"] = removed
     return out
+
+
+async def finish_run(
+    *,
+    org: str,
+    run_id: str,
+    connection_id: str,
+    status: RunStatus,
+    totals: Counters,
+    error: Mapping[str, str] | None,
+    assets_async: AsyncTableClient,
+    assets: TableClient,
+    connections: ConnectionRepository,
+    runs: RunsRepository,
+    staging: Staging,
+) -> dict[str, Any]:
+    """Close a run: deletions (complete runs only), asset counts, run row, connection, staging."""
+    removed = 0
+    if status is RunStatus.COMPLETED:
+        removed = await finish_removed(
+            run_id=run_id, connection_id=connection_id, assets=assets_async, staging=staging
+        )
+    totals = totals_with_removed(totals, removed)
+    counts = asset_counts(assets, connection_id)
+    updated = runs.update(
+        connection_id,
+        run_id,
+        status=status,
+        counters=totals,
+        error_code=(error or {}).get("code"),
+        error_message=(error or {}).get("message"),
+        only_if_not_terminal=True,  # a cancel that already closed the run wins
+    )
+    final = status if updated else runs.get(connection_id, run_id).status
+    release_connection(
+        connections,
+        org,
+        connection_id,
+        run_id,
+        extra={
+            "assetCounts": json.dumps(counts),
+            "lastSync": json.dumps(last_sync_summary(run_id, final, totals)),
+        },
+    )
+    staging.delete_run(run_id)
+    return {"status": final.value, "totals": totals, "assetCounts": counts}

@@ -7,6 +7,7 @@ lives under ``<runId>/`` and is deleted when the run ends.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -74,10 +75,8 @@ class Staging:
             endpoint = settings.metadata_table_endpoint.replace(".table.", ".blob.")
             service = BlobServiceClient(endpoint, credential=DefaultAzureCredential())
         container = service.get_container_client(STAGING_CONTAINER)
-        try:
+        with contextlib.suppress(ResourceExistsError):
             container.create_container()
-        except ResourceExistsError:
-            pass
         return cls(container)
 
     # -- generic ----------------------------------------------------------------------------

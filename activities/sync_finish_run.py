@@ -1,0 +1,40 @@
+"""Activity: close a run (deletions, counts, run row, connection, staged data)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared import names
+from shared.sync import engine
+from shared.sync.model import Counters, RunStatus, empty_counters
+from shared.sync.runtime import runtime
+
+bp = df.Blueprint()
+
+
+async def _finish(payload: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime()
+    totals: Counters = empty_counters()
+    totals.update(payload["totals"])
+    async with rt.assets_async() as assets_async:
+        return await engine.finish_run(
+            org=payload["org"],
+            run_id=payload["runId"],
+            connection_id=payload["connectionId"],
+            status=RunStatus(payload["status"]),
+            totals=totals,
+            error=payload.get("error"),
+            assets_async=assets_async,
+            assets=rt.assets,
+            connections=rt.connections,
+            runs=rt.runs,
+            staging=rt.staging,
+        )
+
+
+@bp.activity_trigger(input_name="payload", activity=names.FINISH_RUN_ACTIVITY)
+def sync_finish_run(payload: dict[str, Any]) -> dict[str, Any]:
+    return asyncio.run(_finish(payload))

@@ -1,0 +1,54 @@
+"""Activity: inspect a slice of a staged page and upsert its asset rows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared import names
+from shared.sync import engine
+from shared.sync.inspector import inspect_entry
+from shared.sync.model import BatchResult
+from shared.sync.quota import charge_once, current_month
+from shared.sync.runtime import runtime
+
+bp = df.Blueprint()
+
+
+async def _inspect(payload: dict[str, Any]) -> BatchResult:
+    rt = runtime()
+    org_id = payload["org"]
+    connection = rt.connections.get(org_id, payload["connectionId"])
+    org = rt.orgs.require(org_id)
+    month = current_month()
+
+    def charge(*, key: str, wanted: int) -> int:
+        return charge_once(
+            rt.usage, org=org_id, month=month, key=key, wanted=wanted, limit=org.monthly_quota
+        )
+
+    async with (
+        rt.storage.async_container_client(connection.account, connection.container) as cc,
+        rt.assets_async() as assets,
+    ):
+        return await engine.inspect_batch(
+            run_id=payload["runId"],
+            connection_id=connection.connection_id,
+            ref=payload["ref"],
+            start=int(payload["start"]),
+            end=int(payload["end"]),
+            container=cc,
+            assets=assets,
+            staging=rt.staging,
+            inspector=inspect_entry,
+            charge=charge,
+            rows_per_kind=rt.rows_per_kind,
+            read_concurrency=rt.settings.sync_read_concurrency,
+        )
+
+
+@bp.activity_trigger(input_name="payload", activity=names.INSPECT_BATCH_ACTIVITY)
+def sync_inspect_batch(payload: dict[str, Any]) -> BatchResult:
+    return asyncio.run(_inspect(payload))

@@ -1,0 +1,36 @@
+"""Activity: list one page of the customer's container and stage the blobs to inspect."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared import names
+from shared.sync import engine
+from shared.sync.model import ListedPage
+from shared.sync.runtime import runtime
+
+bp = df.Blueprint()
+
+
+async def _list(payload: dict[str, Any]) -> ListedPage:
+    rt = runtime()
+    connection = rt.connections.get(payload["org"], payload["connectionId"])
+    async with rt.storage.async_container_client(connection.account, connection.container) as cc:
+        return await engine.list_page(
+            run_id=payload["runId"],
+            index=int(payload["index"]),
+            cursor=payload.get("cursor"),
+            prefix=connection.prefix,
+            page_size=int(payload["pageSize"]),
+            container=cc,
+            staging=rt.staging,
+        )
+
+
+@bp.activity_trigger(input_name="payload", activity=names.LIST_PAGE_ACTIVITY)
+def sync_list_page(payload: dict[str, Any]) -> ListedPage:
+    # A sync function runs on the worker's thread pool; its own loop drives the aio clients.
+    return asyncio.run(_list(payload))
