@@ -1,0 +1,261 @@
+"""End-to-end harness: the real app under the dev host, Azurite behind a counting proxy, and a
+small client of the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiohttp import ClientSession, web
+
+from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, free_port
+from devhost.testing import DevHostProcess
+
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+@dataclass
+class RecordedRequest:
+    service: str  # "blob" or "table"
+    method: str
+    path: str
+    query: str
+
+
+@dataclass
+class CountingProxy:
+    """A loopback reverse proxy in front of Azurite's blob and table endpoints that records
+    every request the app sends. It changes nothing: paths, headers and bodies pass through
+    (shared-key signatures do not cover the host), so the app talks to the real Azurite."""
+
+    blob_target: str
+    table_target: str
+    blob_port: int = field(default_factory=free_port)
+    table_port: int = field(default_factory=free_port)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def snapshot(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self.requests)
+
+    async def _forward(self, request: web.Request, service: str, target: str) -> web.Response:
+        body = await request.read()
+        with self._lock:
+            self.requests.append(
+                RecordedRequest(service, request.method, request.path, request.query_string)
+            )
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("host", "content-length", "transfer-encoding")
+        }
+        assert self._session is not None
+        async with self._session.request(
+            request.method,
+            target + request.path_qs,
+            headers=headers,
+            data=body or None,
+            allow_redirects=False,
+            skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
+        ) as upstream:
+            payload = await upstream.read()
+            out_headers = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")
+            }
+            return web.Response(status=upstream.status, body=payload, headers=out_headers)
+
+    def start(self) -> None:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+
+            async def main() -> None:
+                self._session = ClientSession(auto_decompress=False)
+                self._runners = []
+                for service, port, target in (
+                    ("blob", self.blob_port, self.blob_target),
+                    ("table", self.table_port, self.table_target),
+                ):
+                    app = web.Application(client_max_size=256 * 1024 * 1024)
+
+                    async def handler(req: web.Request, s: str = service, t: str = target) -> web.Response:
+                        return await self._forward(req, s, t)
+
+                    app.router.add_route("*", "/{tail:.*}", handler)
+                    runner = web.AppRunner(app, access_log=None)
+                    await runner.setup()
+                    await web.TCPSite(runner, "127.0.0.1", port).start()
+                    self._runners.append(runner)
+                ready.set()
+
+            loop.run_until_complete(main())
+            loop.run_forever()
+
+        self._session: ClientSession | None = None
+        self._thread = threading.Thread(target=run, daemon=True, name="counting-proxy")
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("counting proxy did not start")
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            for runner in self._runners:
+                await runner.cleanup()
+            if self._session is not None:
+                await self._session.close()
+
+        fut = asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+        fut.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    # -- what the app did ------------------------------------------------------------------------
+    def blob_reads(self, account: str) -> int:
+        """GETs of blob content in ``account`` (listing calls excluded)."""
+        return sum(
+            1
+            for r in self.snapshot()
+            if r.service == "blob"
+            and r.method == "GET"
+            and r.path.startswith(f"/{account}/")
+            and "comp=list" not in r.query
+            and "restype=" not in r.query
+        )
+
+    def table_writes(self, table: str) -> int:
+        """Write requests to ``table``, batches counted by the batch endpoint's calls."""
+        count = 0
+        for r in self.snapshot():
+            if r.service != "table" or r.method == "GET":
+                continue
+            if r.path.split("/")[-1].startswith(table) or r.path.endswith("/$batch"):
+                count += 1 if table in r.path or r.path.endswith("/$batch") else 0
+        return count
+
+    def by_kind(self) -> Counter[str]:
+        return Counter(f"{r.service} {r.method}" for r in self.snapshot())
+
+
+class Api:
+    """A tiny client of the service's HTTP API with helpers for the sync flow."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=60)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def put_org(self, org: str, *, plan: str = "paid", quota: int = 1_000_000) -> None:
+        r = self.http.put(f"/api/orgs/{org}", json={"plan": plan, "monthlyQuota": quota})
+        assert r.status_code in (200, 201), r.text
+
+    def connect(self, org: str, *, account: str, container: str, prefix: str = "", name: str = "e2e") -> str:
+        r = self.http.post(
+            f"/api/orgs/{org}/connections",
+            json={"dataset": "ds1", "name": name, "storageAccount": account, "container": container, "prefix": prefix},
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["connection"]["id"])
+
+    def start_sync(self, org: str, connection: str) -> httpx.Response:
+        return self.http.post(f"/api/orgs/{org}/connections/{connection}/syncs")
+
+    def progress(self, org: str, connection: str, run: str) -> dict[str, Any]:
+        r = self.http.get(f"/api/orgs/{org}/connections/{connection}/syncs/{run}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def wait(self, org: str, connection: str, run: str, timeout: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.progress(org, connection, run)
+            if view["status"] in TERMINAL:
+                return view
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run} still {view['status']}: {view}")
+            time.sleep(0.3)
+
+    def sync(self, org: str, connection: str) -> dict[str, Any]:
+        r = self.start_sync(org, connection)
+        assert r.status_code == 202, r.text
+        return self.wait(org, connection, r.json()["runId"])
+
+    def assets(self, org: str, connection: str, **params: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query = dict(params, pageSize="1000")
+            if token:
+                query["continuationToken"] = token
+            r = self.http.get(f"/api/orgs/{org}/connections/{connection}/assets", params=query)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            items += body["items"]
+            token = body["continuationToken"]
+            if not token:
+                return items
+
+
+@contextmanager
+def running_service(
+    azurite: Azurite,
+    platform: EmulatorAccount,
+    customers: list[EmulatorAccount],
+    workspace: Path,
+    *,
+    hub: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[DevHostProcess, Api, CountingProxy]]:
+    proxy = CountingProxy(
+        blob_target=f"http://127.0.0.1:{azurite.blob_port}",
+        table_target=f"http://127.0.0.1:{azurite.table_port}",
+    )
+    proxy.start()
+    metadata = (
+        f"DefaultEndpointsProtocol=http;AccountName={platform.name};AccountKey={platform.key};"
+        f"BlobEndpoint=http://127.0.0.1:{proxy.blob_port}/{platform.name};"
+        f"TableEndpoint=http://127.0.0.1:{proxy.table_port}/{platform.name};"
+        f"QueueEndpoint={platform.queue_endpoint};"
+    )
+    env = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": platform.connection_string,
+        "METADATA_STORAGE_CONNECTION": metadata,
+        "CUSTOMER_STORAGE_MODE": "emulator",
+        "EMULATOR_BLOB_ENDPOINT": f"http://127.0.0.1:{proxy.blob_port}",
+        "EMULATOR_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in customers),
+        "SYNC_PAGE_SIZE": "100",
+        "SYNC_BATCH_SIZE": "40",
+        "SYNC_PAGES_PER_EXECUTION": "2",
+        **(extra_env or {}),
+    }
+    host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace)
+    try:
+        host.start()
+        api = Api(host.base_url)
+        try:
+            yield host, api, proxy
+        finally:
+            api.close()
+    finally:
+        host.stop()
+        proxy.stop()
