@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import azure.durable_functions as df
@@ -24,9 +25,9 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
     org = rt.orgs.require(org_id)
     month = current_month()
 
-    def charge(*, key: str, wanted: int) -> int:
+    def charge(*, key: str, costs: Sequence[int]) -> int:
         return charge_once(
-            rt.usage, org=org_id, month=month, key=key, wanted=wanted, limit=org.monthly_quota
+            rt.usage, org=org_id, month=month, key=key, costs=costs, limit=org.monthly_quota
         )
 
     async with (

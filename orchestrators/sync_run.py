@@ -16,7 +16,6 @@ import azure.durable_functions as df
 
 from shared import names
 from shared.sync.model import (
-    BatchResult,
     Counters,
     ListedPage,
     RunStatus,
@@ -30,8 +29,15 @@ bp = df.Blueprint()
 _log = logging.getLogger(__name__)
 
 
-def _status(state: SyncState, phase: RunStatus, totals: Counters) -> dict[str, Any]:
-    return {"runId": state["runId"], "phase": phase.value, "counters": totals}
+def _status(
+    state: SyncState, phase: RunStatus, totals: Counters, listing_complete: bool = False
+) -> dict[str, Any]:
+    return {
+        "runId": state["runId"],
+        "phase": phase.value,
+        "listingComplete": listing_complete,
+        "counters": totals,
+    }
 
 
 def _list_input(state: SyncState, index: int, cursor: str | None) -> dict[str, Any]:
@@ -57,10 +63,12 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
             page = yield context.call_activity(
                 names.LIST_PAGE_ACTIVITY, _list_input(state, 0, None)
             )
+            assert page is not None
+            totals = add_page(totals, page)
         assert page is not None
         for _ in range(state["pagesPerExecution"]):
-            totals = add_page(totals, page)
-            context.set_custom_status(_status(state, RunStatus.INSPECTING, totals))
+            complete = page["nextCursor"] is None
+            context.set_custom_status(_status(state, RunStatus.INSPECTING, totals, complete))
             work = slices(page["ref"], page["changed"], state["batchSize"])
             next_page: ListedPage | None = None
             for number, wave in enumerate(waves(work, state["batchesInFlight"])):
@@ -75,14 +83,16 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
                             _list_input(state, page["index"] + 1, page["nextCursor"]),
                         )
                     )
+                if not tasks:  # nothing changed on the last page
+                    break
                 results = yield context.task_all(tasks)
                 if number == 0 and page["nextCursor"]:
                     next_page = results.pop()
+                    totals = add_page(totals, next_page)
+                    complete = next_page["nextCursor"] is None
                 for batch in results:
-                    totals = add_batch(
-                        totals, batch if isinstance(batch, dict) else BatchResult(**batch)
-                    )
-                context.set_custom_status(_status(state, RunStatus.INSPECTING, totals))
+                    totals = add_batch(totals, batch)
+                context.set_custom_status(_status(state, RunStatus.INSPECTING, totals, complete))
             if next_page is None:
                 break
             page = next_page
@@ -97,12 +107,12 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
                 }
             )
             return None
-        context.set_custom_status(_status(state, RunStatus.FINALIZING, totals))
+        context.set_custom_status(_status(state, RunStatus.FINALIZING, totals, True))
         summary = yield context.call_activity(
             names.FINISH_RUN_ACTIVITY,
             {**common, "status": RunStatus.COMPLETED.value, "totals": totals, "error": None},
         )
-        context.set_custom_status(_status(state, RunStatus.COMPLETED, summary["totals"]))
+        context.set_custom_status(_status(state, RunStatus.COMPLETED, summary["totals"], True))
         return summary
     except Exception as exc:  # an activity failed after its own retries: fail the run clearly
         message = str(exc).split("\n", 1)[0][:500]

@@ -17,7 +17,7 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -200,7 +200,9 @@ class Inspector(Protocol):
 
 
 class Charger(Protocol):
-    def __call__(self, *, key: str, wanted: int) -> int: ...
+    """Charges the longest prefix of ``costs`` that fits the quota, once per ``key``."""
+
+    def __call__(self, *, key: str, costs: Sequence[int]) -> int: ...
 
 
 async def inspect_batch(
@@ -236,8 +238,8 @@ async def inspect_batch(
     new_assets = [
         i for i in inspected if i.status == "synced" and i.entry["p"] != AssetStatus.SYNCED.value
     ]
-    wanted = sum(rows_per_kind.get(i.kind, 0) for i in new_assets)
-    granted = charge(key=f"{run_id}~{ref.rsplit('/', 1)[-1]}~{start}", wanted=wanted)
+    costs = [rows_per_kind.get(i.kind, 0) for i in new_assets]
+    granted = charge(key=f"{run_id}~{ref.rsplit('/', 1)[-1]}~{start}", costs=costs)
     budget = granted
     now = datetime.now(UTC)
     result = BatchResult(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,15 @@ def current_month(now: datetime | None = None) -> str:
     return f"{(now or datetime.now(UTC)):%Y-%m}"
 
 
+def _fitting_prefix(costs: Sequence[int], room: int) -> int:
+    total = 0
+    for cost in costs:
+        if total + cost > room:
+            break
+        total += cost
+    return total
+
+
 def _ledger_key(month: str, key: str) -> str:
     return f"{month}~charge~{key}"
 
@@ -40,14 +50,17 @@ def charge_once(
     org: str,
     month: str,
     key: str,
-    wanted: int,
+    costs: Sequence[int],
     limit: int,
     attempts: int = 50,
 ) -> int:
-    """Grant up to ``wanted`` rows under ``limit`` for this month; idempotent per ``key``.
+    """Charge the longest prefix of ``costs`` (data rows per asset, in order) that fits under
+    ``limit`` this month, and return the rows granted; idempotent per ``key``. Whole assets
+    only: rows that would buy part of an asset are not charged.
 
     ``key`` may contain only characters valid in a RowKey (no ``/ \\ # ?``).
     """
+    wanted = sum(costs)
     if wanted <= 0:
         return 0
     ledger_rk = _ledger_key(month, key)
@@ -63,7 +76,7 @@ def charge_once(
             etag, used = entity.metadata["etag"], int(entity.get(USED_FIELD, 0))
         except ResourceNotFoundError:
             etag, used = None, 0
-        granted = max(0, min(wanted, limit - used))
+        granted = _fitting_prefix(costs, limit - used)
         now = datetime.now(UTC)
         ops: list[Any] = []
         new_usage = {

@@ -9,6 +9,7 @@ from the connection, so neither two starters nor a crashed earlier run can produ
 from __future__ import annotations
 
 import contextlib
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -150,6 +151,12 @@ async def start_sync(
 ) -> RunRecord:
     row = connections.get(org, connection_id)
     row = await _reconcile_stale(client=client, runs=runs, connections=connections, row=row)
+    if _runtime_status(await client.get_status(instance_id_for(connection_id))) in _RUNNING:
+        raise ConflictError(
+            "the previous run of this connection is still stopping; try again in a moment",
+            code="sync_already_running",
+            retry_after=2,
+        )
     run_id = new_run_id()
     _claim(connections, row, run_id)
     instance_id = instance_id_for(connection_id)
@@ -211,6 +218,7 @@ async def cancel_sync(
     counters = _live_counters(live, record.counters, run_id)
     if _runtime_status(live) in _RUNNING:
         await client.terminate(instance, f"cancelled by the user (run {run_id})")
+        await _wait_until_stopped(client, instance)
     runs.update(connection_id, run_id, status=RunStatus.CANCELLED, counters=counters)
     release_connection(
         connections,
@@ -220,6 +228,17 @@ async def cancel_sync(
         extra={"lastSync": json.dumps(last_sync_summary(run_id, RunStatus.CANCELLED, counters))},
     )
     return runs.get(connection_id, run_id)
+
+
+async def _wait_until_stopped(client: DurableClient, instance: str, timeout: float = 10) -> None:
+    """Termination is asynchronous; wait (bounded) so a new start right after a cancel works."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if _runtime_status(await client.get_status(instance)) not in _RUNNING:
+            return
+        await asyncio.sleep(0.1)
+    _log.warning("instance %s still stopping after %.0fs", instance, timeout)
 
 
 def last_sync_summary(run_id: str, status: RunStatus, counters: Counters) -> dict[str, Any]:

@@ -4,6 +4,7 @@ small client of the HTTP API."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections import Counter
@@ -22,12 +23,16 @@ from devhost.testing import DevHostProcess
 TERMINAL = {"completed", "failed", "cancelled"}
 
 
+_BATCH_TARGET = re.compile(rb"^(?:PUT|PATCH|MERGE|POST|DELETE) \S*/([A-Za-z][A-Za-z0-9]*)\(", re.M)
+
+
 @dataclass
 class RecordedRequest:
     service: str  # "blob" or "table"
     method: str
     path: str
     query: str
+    tables: frozenset[str] = frozenset()  # tables written by a batch
 
 
 @dataclass
@@ -53,9 +58,10 @@ class CountingProxy:
 
     async def _forward(self, request: web.Request, service: str, target: str) -> web.Response:
         body = await request.read()
+        tables = frozenset(m.decode() for m in _BATCH_TARGET.findall(body)) if body else frozenset()
         with self._lock:
             self.requests.append(
-                RecordedRequest(service, request.method, request.path, request.query_string)
+                RecordedRequest(service, request.method, request.path, request.query_string, tables)
             )
         headers = {
             k: v
@@ -141,13 +147,16 @@ class CountingProxy:
         )
 
     def table_writes(self, table: str) -> int:
-        """Write requests to ``table``, batches counted by the batch endpoint's calls."""
+        """Requests that write to ``table``: single-entity writes and batches touching it."""
         count = 0
         for r in self.snapshot():
             if r.service != "table" or r.method == "GET":
                 continue
-            if r.path.split("/")[-1].startswith(table) or r.path.endswith("/$batch"):
-                count += 1 if table in r.path or r.path.endswith("/$batch") else 0
+            last = r.path.rsplit("/", 1)[-1]
+            if last == "$batch":
+                count += table in r.tables
+            elif last == table or last.startswith(table + "("):
+                count += 1
         return count
 
     def by_kind(self) -> Counter[str]:

@@ -18,21 +18,22 @@ def test_concurrent_charges_never_exceed_the_limit(
     org, month, limit = "org-a", "2026-11", 1000
 
     def worker(i: int) -> int:
-        return charge_once(table, org=org, month=month, key=f"run1~b{i}", wanted=35, limit=limit)
+        return charge_once(table, org=org, month=month, key=f"run1~b{i}", costs=[5] * 7, limit=limit)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         grants = list(pool.map(worker, range(40)))  # 40 x 35 = 1400 wanted
 
-    assert sum(grants) == limit
-    assert table.get_entity(org, month)[USED_FIELD] == limit
+    assert sum(grants) == limit - limit % 5
+    assert table.get_entity(org, month)[USED_FIELD] == sum(grants)
+    assert all(g % 5 == 0 for g in grants)
     assert sorted(grants).count(0) >= 40 - (limit // 35) - 1
     # A retried batch gets the same grant back and pays nothing more.
     again = [
-        charge_once(table, org=org, month=month, key=f"run1~b{i}", wanted=35, limit=limit)
+        charge_once(table, org=org, month=month, key=f"run1~b{i}", costs=[5] * 7, limit=limit)
         for i in range(40)
     ]
     assert again == grants
-    assert table.get_entity(org, month)[USED_FIELD] == limit
+    assert table.get_entity(org, month)[USED_FIELD] == sum(grants)
 
 
 def test_partial_grant_when_little_room_is_left(
@@ -40,7 +41,8 @@ def test_partial_grant_when_little_room_is_left(
 ) -> None:
     service = TableServiceClient.from_connection_string(platform_account.connection_string)
     table = service.create_table(f"Usage{unique_name}")
-    assert charge_once(table, org="o", month="2026-11", key="k1", wanted=8, limit=10) == 8
-    assert charge_once(table, org="o", month="2026-11", key="k2", wanted=5, limit=10) == 2
-    assert charge_once(table, org="o", month="2026-11", key="k3", wanted=5, limit=10) == 0
-    assert charge_once(table, org="o", month="2026-12", key="k1", wanted=5, limit=10) == 5
+    assert charge_once(table, org="o", month="2026-11", key="k1", costs=[4, 4], limit=10) == 8
+    # Whole assets only: 2 rows are left, a 1-row asset fits, a 3-row one does not.
+    assert charge_once(table, org="o", month="2026-11", key="k2", costs=[1, 3, 1], limit=10) == 1
+    assert charge_once(table, org="o", month="2026-11", key="k3", costs=[5], limit=10) == 0
+    assert charge_once(table, org="o", month="2026-12", key="k1", costs=[5], limit=10) == 5
