@@ -1,0 +1,48 @@
+"""A crash of the host mid-sync: kill -9, restart, and the run completes with nothing lost or
+charged twice."""
+
+from __future__ import annotations
+
+import time
+
+from azure.storage.blob import ContainerClient
+
+import mediagen
+from devhost.azurite import EmulatorAccount
+from devhost.testing import DevHostProcess
+from tests.sync.harness import Api, CountingProxy
+from tests.sync.test_sync_e2e import ROWS_PER_ASSET, expected_outcomes, new_org, rows_by_name, upload, usage_rows
+
+
+def test_kill_minus_nine_mid_sync_then_restart_completes(
+    service: tuple[DevHostProcess, Api, CountingProxy],
+    container: ContainerClient,
+    unique_name: str,
+    platform_account: EmulatorAccount,
+) -> None:
+    host, api, _ = service
+    files = mediagen.mixed_set(240, seed=11, image_size=(256, 192), video_size=(64, 48), video_seconds=0.4)
+    upload(container, files)
+    expected = expected_outcomes(files)
+    org = new_org(api, unique_name)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    run = api.start_sync(org, conn).json()["runId"]
+    deadline = time.monotonic() + 60
+    while api.progress(org, conn, run)["processed"] < 60:
+        assert time.monotonic() < deadline, "no progress before the crash"
+        time.sleep(0.05)
+    assert api.progress(org, conn, run)["status"] != "completed", "finished before the crash"
+
+    host.kill()
+    host.restart()
+
+    view = api.wait(org, conn, run)
+    assert view["status"] == "completed", view["error"]
+    rows = rows_by_name(api, org, conn)
+    assert rows == expected  # nothing lost, one row per blob
+    synced = sum(1 for s, _, _ in expected.values() if s == "synced")
+    assert usage_rows(platform_account, org) == synced * ROWS_PER_ASSET  # charged once each
+    assert view["counts"]["synced"] + view["counts"]["unchanged"] >= synced
+    # The next sync sees a consistent state: nothing to do.
+    again = api.sync(org, conn)
+    assert again["counts"]["unchanged"] == len(files)
