@@ -333,6 +333,7 @@ async def progress_view(
             "failed": counters["failed"],
         },
         "bytesRead": counters["bytesRead"],
+        "readRequests": counters["requests"],
         "dataRowsCharged": counters["dataRows"],
         "startedAt": record.started_at.isoformat(),
         "updatedAt": record.updated_at.isoformat(),

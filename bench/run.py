@@ -1,0 +1,271 @@
+"""Run the benchmark: the service through the dev host against baselines, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
+
+import mediagen
+from bench import baselines
+from bench.corpus import blob_plan, build_pool
+from devhost.azurite import DEV_ACCOUNT, PROJECT_ROOT, Azurite
+from devhost.testing import DevHostProcess
+
+CUSTOMER = "benchcustomer"
+CONTAINER = "dataset"
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+@dataclass
+class RssSampler:
+    pid: int
+    interval: float = 0.1
+    peak: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        proc = psutil.Process(self.pid)
+        while not self._stop.is_set():
+            try:
+                rss = proc.memory_info().rss + sum(
+                    c.memory_info().rss for c in proc.children(recursive=True)
+                )
+            except psutil.Error:
+                return
+            self.peak = max(self.peak, rss)
+            time.sleep(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak
+
+
+async def _upload(connection_string: str, files: list[tuple[str, bytes]]) -> None:
+    async with AsyncBlobServiceClient.from_connection_string(connection_string) as service:
+        container = service.get_container_client(CONTAINER)
+        if not await container.exists():
+            await container.create_container()
+        gate = asyncio.Semaphore(32)
+
+        async def put(name: str, data: bytes) -> None:
+            async with gate:
+                await container.upload_blob(name, data, overwrite=True, max_concurrency=1)
+
+        await asyncio.gather(*(put(n, d) for n, d in files))
+
+
+async def _delete(connection_string: str, names: list[str]) -> None:
+    async with AsyncBlobServiceClient.from_connection_string(connection_string) as service:
+        container = service.get_container_client(CONTAINER)
+        await asyncio.gather(*(container.delete_blob(n) for n in names))
+
+
+class Service:
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=120)
+
+    def setup(self, org: str) -> str:
+        r = self.http.put(f"/api/orgs/{org}", json={"plan": "paid", "monthlyQuota": 10**9})
+        r.raise_for_status()
+        r = self.http.post(
+            f"/api/orgs/{org}/connections",
+            json={
+                "dataset": "bench",
+                "name": "bench",
+                "storageAccount": CUSTOMER,
+                "container": CONTAINER,
+            },
+        )
+        r.raise_for_status()
+        return str(r.json()["connection"]["id"])
+
+    def sync(self, org: str, conn: str) -> tuple[float, dict[str, Any]]:
+        start = time.perf_counter()
+        r = self.http.post(f"/api/orgs/{org}/connections/{conn}/syncs")
+        r.raise_for_status()
+        run = r.json()["runId"]
+        while True:
+            view = self.http.get(f"/api/orgs/{org}/connections/{conn}/syncs/{run}").json()
+            if view["status"] in TERMINAL:
+                elapsed = time.perf_counter() - start
+                if view["status"] != "completed":
+                    raise RuntimeError(f"sync ended {view['status']}: {view['error']}")
+                return elapsed, view
+            time.sleep(0.25)
+
+
+def _host_stats(host: DevHostProcess) -> dict[str, Any]:
+    return host.status()
+
+
+def run(
+    assets: int, *, light: bool, naive_sample: int, seed: int, keep: Path | None
+) -> dict[str, Any]:
+    workspace = Path(tempfile.mkdtemp(prefix="blobsync-bench-"))
+    report: dict[str, Any] = {"assets": assets, "profile": "light" if light else "realistic"}
+    azurite = Azurite(workspace / "azurite", accounts=(DEV_ACCOUNT, CUSTOMER))
+    azurite.start()
+    try:
+        platform, customer = azurite.account(DEV_ACCOUNT), azurite.account(CUSTOMER)
+        t = time.perf_counter()
+        pool = build_pool(seed, light=light)
+        files = list(blob_plan(pool, assets, seed))
+        asyncio.run(_upload(customer.connection_string, files))
+        stored = sum(len(d) for _, d in files)
+        report["bytesStored"] = stored
+        report["setupSeconds"] = round(time.perf_counter() - t, 1)
+        print(
+            f"container ready: {assets} blobs, {stored / 1e6:.0f} MB ({report['setupSeconds']}s)",
+            flush=True,
+        )
+
+        env = {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "AzureWebJobsStorage": platform.connection_string,
+            "METADATA_STORAGE_CONNECTION": platform.connection_string,
+            "CUSTOMER_STORAGE_MODE": "emulator",
+            "EMULATOR_BLOB_ENDPOINT": f"http://127.0.0.1:{azurite.blob_port}",
+            "EMULATOR_ACCOUNTS": f"{CUSTOMER}:{customer.key}",
+        }
+        host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace / "devhost")
+        host.start()
+        sampler = RssSampler(host.pid)
+        sampler.start()
+        try:
+            service = Service(host.base_url)
+            conn = service.setup("bench-org")
+            first_s, first = service.sync("bench-org", conn)
+            print(f"first sync: {first_s:.1f}s", flush=True)
+            again_s, again = service.sync("bench-org", conn)
+            print(f"no-change re-sync: {again_s:.1f}s", flush=True)
+            # 5 % of the container changes: a third replaced, a third added, a third deleted.
+            rng = random.Random(seed + 1)
+            share = max(3, assets // 20)
+            names = [n for n, _ in files]
+            touched = rng.sample(names, 2 * (share // 3))
+            changed, deleted = touched[: share // 3], touched[share // 3 :]
+            fresh = [
+                (f"new/img_{i:06d}.jpg", mediagen.jpeg(640, 480, seed=9000 + i))
+                for i in range(share // 3)
+            ]
+            replacement = [(n, mediagen.jpeg(800, 600, seed=i)) for i, n in enumerate(changed)]
+            asyncio.run(_upload(customer.connection_string, replacement + fresh))
+            asyncio.run(_delete(customer.connection_string, deleted))
+            delta_s, delta = service.sync("bench-org", conn)
+            print(f"re-sync after 5% changes: {delta_s:.1f}s", flush=True)
+            stats = _host_stats(host)
+        finally:
+            report["peakRssBytes"] = sampler.stop()
+            host.stop()
+
+        listing = baselines.raw_listing(customer.connection_string, CONTAINER)
+        floor = baselines.raw_floor(
+            customer.connection_string, platform.connection_string, CONTAINER, "BenchFloor"
+        )
+        naive = baselines.naive(
+            customer.connection_string,
+            platform.connection_string,
+            CONTAINER,
+            "BenchNaive",
+            limit=naive_sample,
+        )
+        current = assets - len(deleted) + len(fresh)
+        report["runs"] = {
+            "firstSync": _run_json(first_s, assets, first),
+            "noChangeResync": _run_json(again_s, assets, again),
+            "deltaResync": _run_json(delta_s, current, delta),
+        }
+        report["delta"] = {"changed": len(changed), "added": len(fresh), "deleted": len(deleted)}
+        report["baselines"] = {b.name: b.to_json() for b in (listing, floor, naive)}
+        first_rate = assets / first_s
+        again_rate = assets / again_s
+        report["ratios"] = {
+            "firstSyncVsRawFloor": round(first_rate / floor.rate, 2),
+            "firstSyncVsNaive": round(first_rate / naive.rate, 2),
+            "noChangeResyncVsRawListing": round(again_rate / listing.rate, 2),
+            "bytesReadVsStored": round(first["bytesRead"] / stored, 4),
+        }
+        report["largestHistoryPerExecution"] = stats.get("maxHistoryEvents")
+        report["episodes"] = stats.get("episodes")
+        return report
+    finally:
+        azurite.stop()
+        if keep is None:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _run_json(seconds: float, assets: int, view: dict[str, Any]) -> dict[str, Any]:
+    counts = view["counts"]
+    return {
+        "seconds": round(seconds, 2),
+        "assetsPerSecond": round(assets / seconds, 1),
+        "bytesRead": view["bytesRead"],
+        "readRequestsPerAsset": round(view.get("readRequests", 0) / max(1, assets), 3),
+        "counts": counts,
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        f"Benchmark: {report['assets']} assets ({report['profile']}), {report['bytesStored'] / 1e6:.0f} MB stored",
+        "",
+        f"{'measurement':<52} {'seconds':>8} {'assets/s':>9}",
+    ]
+    for name, r in report["runs"].items():
+        lines.append(f"{name:<52} {r['seconds']:>8.2f} {r['assetsPerSecond']:>9.1f}")
+    for name, b in report["baselines"].items():
+        lines.append(f"{'baseline: ' + name:<52} {b['seconds']:>8.2f} {b['assetsPerSecond']:>9.1f}")
+    ratios = report["ratios"]
+    lines += [
+        "",
+        f"first sync / raw floor        {ratios['firstSyncVsRawFloor']:>6.2f}x   (target >= 0.6)",
+        f"first sync / naive            {ratios['firstSyncVsNaive']:>6.2f}x   (target >= 5)",
+        f"no-change re-sync / listing   {ratios['noChangeResyncVsRawListing']:>6.2f}x   (target >= 0.6)",
+        f"bytes read / bytes stored     {ratios['bytesReadVsStored'] * 100:>6.2f}%   (target <= 2%)",
+        f"dev host peak RSS             {report['peakRssBytes'] / 2**20:>6.0f} MB  (target <= 400 MB)",
+        f"largest history / execution   {report['largestHistoryPerExecution']!s:>6} events",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--assets", type=int, default=5000)
+    parser.add_argument("--light", action="store_true", help="small files (scale and memory runs)")
+    parser.add_argument(
+        "--naive-sample", type=int, default=500, help="blobs the naive baseline handles"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the report here as JSON")
+    args = parser.parse_args(argv)
+    report = run(
+        args.assets, light=args.light, naive_sample=args.naive_sample, seed=args.seed, keep=None
+    )
+    print(table(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
