@@ -32,10 +32,7 @@ def build_pool(seed: int = 1, *, light: bool = False) -> Pool:
     for i in range(48):
         rotated = i % 4 == 0
         orientation = rng.choice((6, 8, 3)) if rotated else rng.choice((None, None, 1))
-        if light:
-            size = (160, 120)
-        else:
-            size = rng.choice(((800, 600), (1024, 768), (1280, 960)))
+        size = (160, 120) if light else rng.choice(((800, 600), (1024, 768), (1280, 960)))
         if i % 6 == 5:
             regular.append(
                 mediagen.png(size[0] // 2, size[1] // 2, orientation=orientation, seed=i, noise=0.3)

@@ -45,6 +45,13 @@ def _emulator_accounts(raw: str) -> tuple[EmulatorAccountKey, ...]:
     return tuple(accounts)
 
 
+def _tenant(raw: str) -> str:
+    value = raw.strip() or "organizations"
+    if not re.match(r"^[A-Za-z0-9.-]{1,100}$", value):
+        raise ConfigurationError("PLATFORM_APP_TENANT_ID", "must be a tenant id or domain")
+    return value
+
+
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -88,6 +95,11 @@ class Settings:
     sync_pages_per_execution: int
     sync_batches_in_flight: int
     preview_max_blobs: int
+    #: The platform app's home tenant (Azure mode). Tokens are always requested for the
+    #: customer's tenant discovered from the storage bearer challenge; this is only the default.
+    platform_app_tenant_id: str = "organizations"
+    #: Seconds a preview may spend listing before it answers "at least N" (the HTTP limit is 230).
+    preview_time_budget_seconds: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -142,6 +154,8 @@ class Settings:
             sync_pages_per_execution=_int(env, "SYNC_PAGES_PER_EXECUTION", 2, 1, 50),
             sync_batches_in_flight=_int(env, "SYNC_BATCHES_IN_FLIGHT", 4, 1, 64),
             preview_max_blobs=_int(env, "PREVIEW_MAX_BLOBS", 50_000, 100, 10**7),
+            platform_app_tenant_id=_tenant(env.get("PLATFORM_APP_TENANT_ID", "")),
+            preview_time_budget_seconds=_int(env, "PREVIEW_TIME_BUDGET_SECONDS", 60, 1, 200),
         )
 
     def emulator_key(self, account: str) -> str | None:
