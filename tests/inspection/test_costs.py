@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import mediagen as mg
-from shared.inspection import BlobRef, MemoryReader, Verdict, inspect_blob
+from shared.inspection import HEAD_SIZE, BlobRef, MemoryReader, Verdict, inspect_blob
 from tests.inspection.conftest import Corpus
 
 KIB = 1024
@@ -25,12 +25,13 @@ def untouched(reader: MemoryReader, start: int, end: int) -> bool:
     return all(off + n <= start or off >= end for off, n in reader.ranges)
 
 
-def test_a_camera_jpeg_is_decided_by_one_64_kib_read(corpus: Corpus) -> None:
+def test_a_camera_jpeg_is_decided_by_one_16_kib_read(corpus: Corpus) -> None:
     fx = corpus["images/camera with thumbnail.jpg"]
     assert len(fx.data) > 3 * 64 * KIB
     verdict, reader = run(fx.name, fx.data)
     assert verdict.detail == "orientation=6"
-    assert reader.ranges == [(0, 64 * KIB)]
+    assert reader.ranges == [(0, HEAD_SIZE)]
+    assert HEAD_SIZE == 16 * KIB
 
 
 @pytest.mark.parametrize(
@@ -97,12 +98,13 @@ def test_pyav_fallback_reads_lazily_not_the_whole_file() -> None:
     assert verdict.cost.bytes_read < 0.3 * len(data)
 
 
-def test_the_name_only_sizes_the_first_read() -> None:
-    """A video-named blob starts with a 16 KiB read, anything else with 64 KiB; same verdict."""
+def test_the_first_read_is_small_whatever_the_name() -> None:
+    """Every blob starts with one 16 KiB read; the name never changes the verdict."""
     data = mg.jpeg(1024, 768, orientation=3, noise=0.4)
     as_video, video_reader = run("clip.mp4", data)
     as_image, image_reader = run("photo.jpg", data)
     assert video_reader.ranges[0] == (0, 16 * KIB)
-    assert image_reader.ranges[0] == (0, 64 * KIB)
+    assert image_reader.ranges[0] == (0, 16 * KIB)
+    assert len(image_reader.ranges) == 1
     assert (as_video.format, as_video.reason) == (as_image.format, as_image.reason)
     assert as_video.detail == as_image.detail == "orientation=3"

@@ -1,0 +1,95 @@
+"""Wizard step 1 and the Connection Manager: create, list, read, rename / re-scope, remove a
+connection, and its setup instructions (``/api/orgs/{org}/connections[/{connection}[/setup]]``)."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api import deps
+from api.http import http_boundary, json_response, read_json
+from shared.repositories import connection_manager as manager
+
+bp = df.Blueprint()
+
+_NO_STORE = {"Cache-Control": "no-store"}
+_COLLECTION = "orgs/{org}/connections"
+_ITEM = "orgs/{org}/connections/{connection}"
+
+
+@bp.route(route=_COLLECTION, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@http_boundary
+def connections_create(req: func.HttpRequest) -> func.HttpResponse:
+    created = manager.create_connection(
+        req.route_params["org"],
+        read_json(req),
+        orgs=deps.orgs(),
+        connections=deps.connections(),
+        settings=deps.settings(),
+    )
+    headers = {**_NO_STORE, "Location": created["connection"]["links"]["self"]}
+    return json_response(created, status=201, headers=headers)
+
+
+@bp.route(route=_COLLECTION, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@http_boundary
+def connections_list(req: func.HttpRequest) -> func.HttpResponse:
+    listing = manager.list_connections(
+        req.route_params["org"],
+        dataset=req.params.get("dataset"),
+        orgs=deps.orgs(),
+        connections=deps.connections(),
+    )
+    return json_response(listing, headers=_NO_STORE)
+
+
+@bp.route(route=_ITEM, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@http_boundary
+def connections_get(req: func.HttpRequest) -> func.HttpResponse:
+    view = manager.get_connection(
+        req.route_params["org"],
+        req.route_params["connection"],
+        orgs=deps.orgs(),
+        connections=deps.connections(),
+    )
+    return json_response(view, headers=_NO_STORE)
+
+
+@bp.route(route=_ITEM, methods=["PATCH"], auth_level=func.AuthLevel.FUNCTION)
+@http_boundary
+def connections_update(req: func.HttpRequest) -> func.HttpResponse:
+    view = manager.update_connection(
+        req.route_params["org"],
+        req.route_params["connection"],
+        read_json(req),
+        orgs=deps.orgs(),
+        connections=deps.connections(),
+    )
+    return json_response(view, headers=_NO_STORE)
+
+
+@bp.route(route=_ITEM, methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@http_boundary
+def connections_delete(req: func.HttpRequest) -> func.HttpResponse:
+    manager.delete_connection(
+        req.route_params["org"],
+        req.route_params["connection"],
+        orgs=deps.orgs(),
+        connections=deps.connections(),
+        assets=deps.assets_table(),
+        runs=deps.runs_table(),
+    )
+    return func.HttpResponse(status_code=204)
+
+
+@bp.route(route=_ITEM + "/setup", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@http_boundary
+def connections_setup(req: func.HttpRequest) -> func.HttpResponse:
+    setup = manager.setup_instructions(
+        req.route_params["org"],
+        req.route_params["connection"],
+        orgs=deps.orgs(),
+        connections=deps.connections(),
+        settings=deps.settings(),
+    )
+    return json_response(setup, headers=_NO_STORE)

@@ -1,0 +1,35 @@
+"""Wizard step 5: ``POST /api/orgs/{org}/connections/{connection}/test`` runs the check ladder.
+
+The customer's storage refusing access is a result inside the 200 report, never a 401/403."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api import deps
+from api.http import http_boundary, json_response
+from shared.diagnostics import run_connection_test
+
+bp = df.Blueprint()
+
+
+@bp.route(
+    route="orgs/{org}/connections/{connection}/test",
+    methods=["POST"],
+    auth_level=func.AuthLevel.FUNCTION,
+)
+@http_boundary
+def connections_test(req: func.HttpRequest) -> func.HttpResponse:
+    report = run_connection_test(
+        req.route_params["org"],
+        req.route_params["connection"],
+        orgs=deps.orgs(),
+        connections=deps.connections(),
+        storage=deps.customer_storage(),
+        settings=deps.settings(),
+    )
+    headers = {"Cache-Control": "no-store"}
+    if report["retryable"] and report["retryAfterSeconds"]:
+        headers["Retry-After"] = str(report["retryAfterSeconds"])
+    return json_response(report, headers=headers)

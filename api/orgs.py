@@ -1,0 +1,37 @@
+"""Organisations: ``PUT /api/orgs/{org}`` (admin key) and ``GET /api/orgs/{org}/usage``."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api import deps
+from api.http import http_boundary, json_response, read_json
+from shared.repositories.orgs import organization_view, put_organization
+from shared.repositories.usage import usage_report
+
+bp = df.Blueprint()
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@bp.route(route="orgs/{org}", methods=["PUT"], auth_level=func.AuthLevel.ADMIN)
+@http_boundary
+def orgs_put(req: func.HttpRequest) -> func.HttpResponse:
+    org, created = put_organization(
+        req.route_params["org"],
+        read_json(req),
+        orgs=deps.orgs(),
+        default_quota=deps.settings().default_monthly_quota,
+    )
+    headers = dict(_NO_STORE)
+    if created:
+        headers["Location"] = f"/api/orgs/{org.org_id}"
+    return json_response(organization_view(org), status=201 if created else 200, headers=headers)
+
+
+@bp.route(route="orgs/{org}/usage", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@http_boundary
+def orgs_usage(req: func.HttpRequest) -> func.HttpResponse:
+    report = usage_report(req.route_params["org"], orgs=deps.orgs(), usage=deps.usage())
+    return json_response(report, headers=_NO_STORE)

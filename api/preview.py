@@ -1,0 +1,32 @@
+"""Wizard step 6: ``POST /api/orgs/{org}/connections/{connection}/preview`` counts what a sync would
+find (bounded scan) and what it would cost against the monthly quota."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api import deps
+from api.http import http_boundary, json_response
+from shared.preview import preview_connection
+
+bp = df.Blueprint()
+
+
+@bp.route(
+    route="orgs/{org}/connections/{connection}/preview",
+    methods=["POST"],
+    auth_level=func.AuthLevel.FUNCTION,
+)
+@http_boundary
+def connections_preview(req: func.HttpRequest) -> func.HttpResponse:
+    report = preview_connection(
+        req.route_params["org"],
+        req.route_params["connection"],
+        orgs=deps.orgs(),
+        connections=deps.connections(),
+        usage=deps.usage(),
+        storage=deps.customer_storage(),
+        settings=deps.settings(),
+    )
+    return json_response(report, headers={"Cache-Control": "no-store"})

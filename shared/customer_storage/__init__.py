@@ -1,0 +1,76 @@
+"""Read-only access to customers' Azure Blob Storage, shared by the wizard and the sync engine.
+
+Two modes (``Settings.storage_mode``):
+
+- ``AZURE``: the platform's multi-tenant app (client secret or certificate) with
+  ``additionally_allowed_tenants=["*"]``; the customer's tenant is discovered from the storage
+  bearer challenge and pinned per account. Endpoint: ``https://{account}.blob.{suffix}``.
+- ``EMULATOR``: Azurite accounts and keys from ``EMULATOR_ACCOUNTS``; endpoint
+  ``{EMULATOR_BLOB_ENDPOINT}/{account}``. An account that is not configured behaves like a
+  missing Azure account: every request fails as if its host name did not resolve.
+
+Public surface::
+
+    storage = CustomerStorage(settings)                 # transport=, per_call_policies= for tests
+    with storage.container_client(account, container) as cc: ...          # sync
+    async with storage.async_container_client(account, container) as cc: ...   # aio
+    storage.probe_account(account)       # exists? tenant? (anonymous request)
+    storage.preflight(account, container, blob, origin=...)   # CORS, as a browser does it
+    classify_error(exc)                  # StorageFailure(fault=StorageFault.X, status, code)
+
+Retries: ``RetryProfile.BACKGROUND`` (1 s doubling, 5 retries) for sync runs,
+``RetryProfile.INTERACTIVE`` (one quick retry, short timeouts) when a person is waiting; a host
+that does not resolve is never retried.
+"""
+
+from __future__ import annotations
+
+from shared.customer_storage._access import AccountProbe, CustomerStorage, PreflightResult
+from shared.customer_storage._credentials import (
+    STORAGE_SCOPE,
+    AsyncTenantPinnedCredential,
+    TenantPinnedCredential,
+    tenant_from_challenge,
+)
+from shared.customer_storage._errors import (
+    AccountNotFoundError,
+    StorageFailure,
+    StorageFault,
+    TokenRequestError,
+    classify_error,
+    classify_http,
+    is_account_not_found,
+)
+from shared.customer_storage._pipeline import (
+    AsyncPolicy,
+    AsyncPolicyTransport,
+    Policy,
+    PolicyTransport,
+    RetryProfile,
+    async_retry_policy,
+    retry_policy,
+)
+
+__all__ = [
+    "STORAGE_SCOPE",
+    "AccountNotFoundError",
+    "AccountProbe",
+    "AsyncPolicy",
+    "AsyncPolicyTransport",
+    "AsyncTenantPinnedCredential",
+    "CustomerStorage",
+    "Policy",
+    "PolicyTransport",
+    "PreflightResult",
+    "RetryProfile",
+    "StorageFailure",
+    "StorageFault",
+    "TenantPinnedCredential",
+    "TokenRequestError",
+    "async_retry_policy",
+    "classify_error",
+    "classify_http",
+    "is_account_not_found",
+    "retry_policy",
+    "tenant_from_challenge",
+]
