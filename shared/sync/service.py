@@ -8,8 +8,8 @@ from the connection, so neither two starters nor a crashed earlier run can produ
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -230,15 +230,15 @@ async def cancel_sync(
     return runs.get(connection_id, run_id)
 
 
-async def _wait_until_stopped(client: DurableClient, instance: str, timeout: float = 10) -> None:
+async def _wait_until_stopped(client: DurableClient, instance: str, within: float = 10) -> None:
     """Termination is asynchronous; wait (bounded) so a new start right after a cancel works."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while loop.time() < deadline:
         if _runtime_status(await client.get_status(instance)) not in _RUNNING:
             return
         await asyncio.sleep(0.1)
-    _log.warning("instance %s still stopping after %.0fs", instance, timeout)
+    _log.warning("instance %s still stopping after %.0fs", instance, within)
 
 
 def last_sync_summary(run_id: str, status: RunStatus, counters: Counters) -> dict[str, Any]:

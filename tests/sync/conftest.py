@@ -8,8 +8,8 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from devhost.azurite import Azurite, EmulatorAccount
-from tests.sync.harness import Api, CountingProxy, running_service
 from devhost.testing import DevHostProcess
+from tests.sync.harness import Api, CountingProxy, running_service
 
 
 @pytest.fixture(scope="module")

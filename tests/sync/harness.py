@@ -81,7 +81,8 @@ class CountingProxy:
             out_headers = {
                 k: v
                 for k, v in upstream.headers.items()
-                if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")
+                if k.lower()
+                not in ("content-length", "transfer-encoding", "content-encoding", "connection")
             }
             return web.Response(status=upstream.status, body=payload, headers=out_headers)
 
@@ -102,7 +103,9 @@ class CountingProxy:
                 ):
                     app = web.Application(client_max_size=256 * 1024 * 1024)
 
-                    async def handler(req: web.Request, s: str = service, t: str = target) -> web.Response:
+                    async def handler(
+                        req: web.Request, s: str = service, t: str = target
+                    ) -> web.Response:
                         return await self._forward(req, s, t)
 
                     app.router.add_route("*", "/{tail:.*}", handler)
@@ -176,10 +179,18 @@ class Api:
         r = self.http.put(f"/api/orgs/{org}", json={"plan": plan, "monthlyQuota": quota})
         assert r.status_code in (200, 201), r.text
 
-    def connect(self, org: str, *, account: str, container: str, prefix: str = "", name: str = "e2e") -> str:
+    def connect(
+        self, org: str, *, account: str, container: str, prefix: str = "", name: str = "e2e"
+    ) -> str:
         r = self.http.post(
             f"/api/orgs/{org}/connections",
-            json={"dataset": "ds1", "name": name, "storageAccount": account, "container": container, "prefix": prefix},
+            json={
+                "dataset": "ds1",
+                "name": name,
+                "storageAccount": account,
+                "container": container,
+                "prefix": prefix,
+            },
         )
         assert r.status_code == 201, r.text
         return str(r.json()["connection"]["id"])

@@ -18,7 +18,9 @@ def test_concurrent_charges_never_exceed_the_limit(
     org, month, limit = "org-a", "2026-11", 1000
 
     def worker(i: int) -> int:
-        return charge_once(table, org=org, month=month, key=f"run1~b{i}", costs=[5] * 7, limit=limit)
+        return charge_once(
+            table, org=org, month=month, key=f"run1~b{i}", costs=[5] * 7, limit=limit
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         grants = list(pool.map(worker, range(40)))  # 40 x 35 = 1400 wanted

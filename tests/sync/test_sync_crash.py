@@ -11,7 +11,14 @@ import mediagen
 from devhost.azurite import EmulatorAccount
 from devhost.testing import DevHostProcess
 from tests.sync.harness import Api, CountingProxy
-from tests.sync.test_sync_e2e import ROWS_PER_ASSET, expected_outcomes, new_org, rows_by_name, upload, usage_rows
+from tests.sync.test_sync_e2e import (
+    ROWS_PER_ASSET,
+    expected_outcomes,
+    new_org,
+    rows_by_name,
+    upload,
+    usage_rows,
+)
 
 
 def test_kill_minus_nine_mid_sync_then_restart_completes(
@@ -21,7 +28,9 @@ def test_kill_minus_nine_mid_sync_then_restart_completes(
     platform_account: EmulatorAccount,
 ) -> None:
     host, api, _ = service
-    files = mediagen.mixed_set(240, seed=11, image_size=(256, 192), video_size=(64, 48), video_seconds=0.4)
+    files = mediagen.mixed_set(
+        240, seed=11, image_size=(256, 192), video_size=(64, 48), video_seconds=0.4
+    )
     upload(container, files)
     expected = expected_outcomes(files)
     org = new_org(api, unique_name)

@@ -25,7 +25,9 @@ ROWS_PER_ASSET = 5  # DATA_ROWS_PER_IMAGE and DATA_ROWS_PER_VIDEO defaults
 
 @pytest.fixture(scope="module")
 def corpus() -> list[tuple[str, bytes]]:
-    return mediagen.mixed_set(300, seed=7, image_size=(320, 240), video_size=(96, 64), video_seconds=0.5)
+    return mediagen.mixed_set(
+        300, seed=7, image_size=(320, 240), video_size=(96, 64), video_seconds=0.5
+    )
 
 
 def expected_outcomes(files: list[tuple[str, bytes]]) -> dict[str, tuple[str, str | None, str]]:
@@ -35,7 +37,11 @@ def expected_outcomes(files: list[tuple[str, bytes]]) -> dict[str, tuple[str, st
         out = {}
         for name, data in files:
             v = await inspect_blob(BlobRef(name, len(data)), MemoryReader(data))
-            status = {Outcome.ACCEPTED: "synced", Outcome.SKIPPED: "skipped", Outcome.IGNORED: "ignored"}[v.outcome]
+            status = {
+                Outcome.ACCEPTED: "synced",
+                Outcome.SKIPPED: "skipped",
+                Outcome.IGNORED: "ignored",
+            }[v.outcome]
             out[name] = (status, v.reason.value if v.reason else None, v.kind.value)
         return out
 
@@ -60,14 +66,20 @@ def new_org(api: Api, unique_name: str, quota: int = 1_000_000) -> str:
 def usage_rows(platform: EmulatorAccount, org: str) -> int:
     tables = TableServiceClient.from_connection_string(platform.connection_string)
     used = 0
-    for e in tables.get_table_client("Usage").query_entities("PartitionKey eq @o", parameters={"o": org}):
+    for e in tables.get_table_client("Usage").query_entities(
+        "PartitionKey eq @o", parameters={"o": org}
+    ):
         if "rowsUsed" in e:
             used += int(e["rowsUsed"])
     return used
 
 
 def test_first_sync_counts_every_kind_and_reason(
-    api: Api, container: ContainerClient, corpus: list[tuple[str, bytes]], unique_name: str, platform_account: EmulatorAccount
+    api: Api,
+    container: ContainerClient,
+    corpus: list[tuple[str, bytes]],
+    unique_name: str,
+    platform_account: EmulatorAccount,
 ) -> None:
     upload(container, corpus)
     expected = expected_outcomes(corpus)
@@ -101,7 +113,11 @@ def test_first_sync_counts_every_kind_and_reason(
 
 
 def test_resync_without_changes_reads_and_writes_nothing(
-    api: Api, proxy: CountingProxy, container: ContainerClient, corpus: list[tuple[str, bytes]], unique_name: str
+    api: Api,
+    proxy: CountingProxy,
+    container: ContainerClient,
+    corpus: list[tuple[str, bytes]],
+    unique_name: str,
 ) -> None:
     files = corpus[:150]
     upload(container, files)
@@ -161,15 +177,15 @@ def test_resync_adds_updates_and_removes(
     assert rows_by_name(api, org, conn)[deleted[0]][0] == "synced"
 
 
-def test_prefix_scopes_the_sync(
-    api: Api, container: ContainerClient, unique_name: str
-) -> None:
+def test_prefix_scopes_the_sync(api: Api, container: ContainerClient, unique_name: str) -> None:
     inside = [(f"train/cats/{i}.jpg", mediagen.jpeg(40, 30, seed=i)) for i in range(8)]
     outside = [(f"val/{i}.jpg", mediagen.jpeg(40, 30, seed=i)) for i in range(5)]
     near = [("training/0.jpg", mediagen.jpeg(40, 30))]  # shares the string prefix "train"
     upload(container, inside + outside + near)
     org = new_org(api, unique_name)
-    conn = api.connect(org, account="contosomedia", container=container.container_name, prefix="train/")
+    conn = api.connect(
+        org, account="contosomedia", container=container.container_name, prefix="train/"
+    )
 
     view = api.sync(org, conn)
 
@@ -208,11 +224,15 @@ def test_concurrent_syncs_never_exceed_the_quota(
     org = new_org(api, unique_name, quota=100 * ROWS_PER_ASSET)
     conns, clients = [], []
     for k in range(2):
-        cc = ContainerClient.from_connection_string(customer_account.connection_string, f"{unique_name}-q{k}")
+        cc = ContainerClient.from_connection_string(
+            customer_account.connection_string, f"{unique_name}-q{k}"
+        )
         cc.create_container()
         clients.append(cc)
         upload(cc, [(f"{k}/{i:03d}.jpg", mediagen.jpeg(32, 24, seed=i)) for i in range(80)])
-        conns.append(api.connect(org, account="contosomedia", container=cc.container_name, name=f"q{k}"))
+        conns.append(
+            api.connect(org, account="contosomedia", container=cc.container_name, name=f"q{k}")
+        )
     try:
         runs = []
         for conn in conns:
@@ -260,7 +280,11 @@ def wait_for_progress(api: Api, org: str, conn: str, run: str, minimum: int) -> 
 
 
 def test_cancel_then_resync_reaches_the_uninterrupted_state(
-    api: Api, container: ContainerClient, corpus: list[tuple[str, bytes]], unique_name: str, platform_account: EmulatorAccount
+    api: Api,
+    container: ContainerClient,
+    corpus: list[tuple[str, bytes]],
+    unique_name: str,
+    platform_account: EmulatorAccount,
 ) -> None:
     upload(container, corpus)
     expected = expected_outcomes(corpus)
