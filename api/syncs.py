@@ -63,6 +63,7 @@ async def start_sync(
         client=client,
         connections=deps.connections(),
         runs=deps.runs(),
+        orgs=deps.orgs(),
         settings=settings,
     )
     links = _links(req, org, connection, record.run_id)

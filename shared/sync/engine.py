@@ -351,16 +351,9 @@ async def finish_run(
         )
     totals = totals_with_removed(totals, removed)
     counts = asset_counts(assets, connection_id)
-    updated = runs.update(
-        connection_id,
-        run_id,
-        status=status,
-        counters=totals,
-        error_code=(error or {}).get("code"),
-        error_message=(error or {}).get("message"),
-        only_if_not_terminal=True,  # a cancel that already closed the run wins
-    )
-    final = status if updated else runs.get(connection_id, run_id).status
+    current = runs.get(connection_id, run_id).status
+    final = current if current.terminal else status  # a cancel that already closed the run wins
+    # The connection first, so a reader who sees the run finished also sees its asset counts.
     release_connection(
         connections,
         org,
@@ -370,6 +363,15 @@ async def finish_run(
             "assetCounts": json.dumps(counts),
             "lastSync": json.dumps(last_sync_summary(run_id, final, totals)),
         },
+    )
+    runs.update(
+        connection_id,
+        run_id,
+        status=final,
+        counters=totals,
+        error_code=(error or {}).get("code"),
+        error_message=(error or {}).get("message"),
+        only_if_not_terminal=True,
     )
     staging.delete_run(run_id)
     return {"status": final.value, "totals": totals, "assetCounts": counts}

@@ -20,7 +20,12 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared import names
 from shared.errors import ConflictError, NotFoundError
-from shared.repositories import Connection, ConnectionRepository
+from shared.repositories import (
+    Connection,
+    ConnectionRepository,
+    ConnectionState,
+    OrganizationRepository,
+)
 from shared.settings import Settings
 from shared.sync.model import Counters, RunStatus, SyncState, empty_counters, percent
 from shared.sync.runs import RunRecord, RunsRepository, instance_id_for, new_run_id
@@ -146,12 +151,21 @@ async def start_sync(
     client: DurableClient,
     connections: ConnectionRepository,
     runs: RunsRepository,
+    orgs: OrganizationRepository,
     settings: Settings,
     trigger: str = "manual",
 ) -> RunRecord:
+    orgs.require(org).require_paid_plan()  # a downgraded organisation stops syncing
     row = connections.get(org, connection_id)
+    if row.state is ConnectionState.DELETING:
+        raise ConflictError("this connection is being deleted", code="connection_deleting")
     row = await _reconcile_stale(client=client, runs=runs, connections=connections, row=row)
-    if _runtime_status(await client.get_status(instance_id_for(connection_id))) in _RUNNING:
+    instance = instance_id_for(connection_id)
+    if _runtime_status(await client.get_status(instance)) in _RUNNING:
+        # No run holds the connection: the last run closed and its orchestration is only
+        # finishing its final episode (or winding down after a cancel). Give it a moment.
+        await _wait_until_stopped(client, instance, within=5)
+    if _runtime_status(await client.get_status(instance)) in _RUNNING:
         raise ConflictError(
             "the previous run of this connection is still stopping; try again in a moment",
             code="sync_already_running",
@@ -159,7 +173,7 @@ async def start_sync(
         )
     run_id = new_run_id()
     _claim(connections, row, run_id)
-    instance_id = instance_id_for(connection_id)
+    instance_id = instance
     expected = row.last_preview_total
     record = runs.create(
         org=org,

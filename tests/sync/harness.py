@@ -19,6 +19,7 @@ from aiohttp import ClientSession, web
 
 from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, free_port
 from devhost.testing import DevHostProcess
+from tests.api.contract import validate_response
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -166,11 +167,24 @@ class CountingProxy:
         return Counter(f"{r.service} {r.method}" for r in self.snapshot())
 
 
+def _check_contract(response: httpx.Response) -> None:
+    """Every response the tests receive must match api/openapi.json."""
+    response.read()
+    validate_response(
+        response.request.method,
+        response.request.url.path,
+        response.status_code,
+        response.headers.get("content-type"),
+        response.content,
+    )
+
+
 class Api:
     """A tiny client of the service's HTTP API with helpers for the sync flow."""
 
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=60)
+    def __init__(self, base_url: str, *, check_contract: bool = True) -> None:
+        hooks = {"response": [_check_contract]} if check_contract else {}
+        self.http = httpx.Client(base_url=base_url, timeout=60, event_hooks=hooks)
 
     def close(self) -> None:
         self.http.close()

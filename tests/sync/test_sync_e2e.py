@@ -306,3 +306,33 @@ def test_cancel_then_resync_reaches_the_uninterrupted_state(
     assert rows_by_name(api, org, conn) == expected
     synced = sum(1 for s, _, _ in expected.values() if s == "synced")
     assert usage_rows(platform_account, org) == synced * ROWS_PER_ASSET
+
+
+def test_a_free_plan_cannot_sync(api: Api, container: ContainerClient, unique_name: str) -> None:
+    upload(container, [("a.jpg", mediagen.jpeg(32, 24))])
+    org = new_org(api, unique_name)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    api.put_org(org, plan="free")
+    refused = api.start_sync(org, conn)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "plan_required"
+
+
+def test_another_organisation_sees_no_runs_or_assets(
+    api: Api, container: ContainerClient, unique_name: str
+) -> None:
+    upload(container, [("a.jpg", mediagen.jpeg(32, 24))])
+    org = new_org(api, unique_name)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    run = api.sync(org, conn)["runId"]
+    other = f"other-{unique_name}"
+    api.put_org(other)
+    for path in (
+        f"/api/orgs/{other}/connections/{conn}/syncs",
+        f"/api/orgs/{other}/connections/{conn}/syncs/{run}",
+        f"/api/orgs/{other}/connections/{conn}/assets",
+    ):
+        r = api.http.get(path)
+        assert r.status_code == 404, path
+        assert r.json()["code"] == "connection_not_found"
+    assert api.start_sync(other, conn).status_code == 404
