@@ -1,0 +1,20 @@
+"""Durable wire names, in one place."""
+
+FAN_OUT = "fan_out"
+RETRY = "retry_orchestrator"
+APPROVAL = "approval"
+PARENT = "parent_orchestrator"
+CHILD = "child_orchestrator"
+ETERNAL = "eternal"
+CRASH = "crash"
+NON_DETERMINISTIC = "nondeterministic"
+WAIT_FOREVER = "wait_forever"
+RECORDED_STEPS = "recorded_steps"
+
+SQUARE = "square"
+DOUBLE = "double"
+FLAKY = "flaky"
+ASYNC_ECHO = "async_echo"
+RECORD_STEP = "record_step"
+
+APPROVE_EVENT = "Approve"
