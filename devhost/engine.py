@@ -139,6 +139,8 @@ class ActivityWork:
 class EngineStats:
     episodes: int = 0
     activities: int = 0
+    #: The longest history any orchestrator invocation replayed (events of one execution).
+    max_history_events: int = 0
     episodes_by_instance: dict[str, int] = field(default_factory=dict)
 
 
@@ -517,6 +519,7 @@ class Engine:
             fail(outcome, f"The function '{record.name}' doesn't exist.", outcome.started_at)
             return
         context = build_context(outcome)
+        self.stats.max_history_events = max(self.stats.max_history_events, len(outcome.history))
         invocation = InvocationContext(entry.name, str(self.index.app_dir))
         began = time.perf_counter()
         state, error = await asyncio.get_running_loop().run_in_executor(

@@ -187,6 +187,7 @@ class PublicServer:
                     "taskHub": self.hub_name,
                     "episodes": stats.episodes,
                     "activities": stats.activities,
+                    "maxHistoryEvents": stats.max_history_events,
                 },
             )
         if lowered == "/admin/functions":
