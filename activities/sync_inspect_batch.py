@@ -9,10 +9,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names
+from shared.repositories import UsageRepository, month_of
 from shared.sync import engine
 from shared.sync.inspector import inspect_entry
 from shared.sync.model import BatchResult
-from shared.sync.quota import charge_once, current_month
 from shared.sync.runtime import runtime
 
 bp = df.Blueprint()
@@ -23,12 +23,11 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
     org_id = payload["org"]
     connection = rt.connections.get(org_id, payload["connectionId"])
     org = rt.orgs.require(org_id)
-    month = current_month()
+    month = month_of()
+    usage = UsageRepository(rt.usage)
 
     def charge(*, key: str, costs: Sequence[int]) -> int:
-        return charge_once(
-            rt.usage, org=org_id, month=month, key=key, costs=costs, limit=org.monthly_quota
-        )
+        return usage.charge(org_id, month, key=key, costs=costs, limit=org.monthly_quota)
 
     async with (
         rt.storage.async_container_client(connection.account, connection.container) as cc,

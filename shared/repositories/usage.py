@@ -1,23 +1,30 @@
 """Monthly data-row usage (``Usage`` table, PK org id, RK ``YYYY-MM``, property ``rowsUsed``).
 
-``charge`` grants rows under a limit with ETag optimistic concurrency: read the row, compute the
-grant, write it back only if nobody wrote in between (412 → read again); a missing row is
-created with ``create_entity`` (409 → someone else created it first → read again). Concurrent
-callers therefore never push ``rowsUsed`` past the limit. The sync engine's idempotent ledger
-(``shared.sync.quota``) keeps its rows in the same partition and the same ``rowsUsed`` field.
+``charge`` grants whole assets under a limit with ETag optimistic concurrency: read the row,
+compute the grant, write it back only if nobody wrote in between (412 → read again; a missing
+row is created, 409 → read again), so concurrent callers never push ``rowsUsed`` past the
+limit. Each charge also writes a ledger row (RK ``YYYY-MM~charge~<key>``) in the same
+entity-group transaction: a retried activity finds its ledger row and is not charged twice.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import (
+    EdmType,
+    EntityProperty,
+    TableClient,
+    TableTransactionError,
+    UpdateMode,
+)
 
 from shared.errors import ServiceUnavailableError
 from shared.repositories._common import as_int
@@ -75,64 +82,56 @@ class UsageRepository:
             return 0
         return as_int(entity.get(USED_FIELD))
 
-    def charge(self, org_id: str, month: str, rows_wanted: int, limit: int) -> int:
-        """Grant as many of ``rows_wanted`` as fit under ``limit`` this month and record them;
-        returns the rows granted (0 when the quota is used up). Safe under concurrency."""
-        if rows_wanted <= 0:
+    def charge(self, org_id: str, month: str, *, key: str, costs: Sequence[int], limit: int) -> int:
+        """Charge the longest prefix of ``costs`` (data rows per asset, in order) that fits
+        under ``limit`` this month; return the rows granted. Whole assets only: rows that would
+        buy part of an asset are not charged. Idempotent per ``key``: a retried caller gets the
+        same grant back and pays nothing more. ``key`` must be valid in a RowKey.
+        """
+        if sum(costs) <= 0:
             return 0
+        ledger_key = f"{month}~charge~{key}"
         for attempt in range(self._max_attempts):
             try:
-                entity = self._table.get_entity(org_id, month)
+                return as_int(self._table.get_entity(org_id, ledger_key)["granted"])
             except ResourceNotFoundError:
-                granted = max(0, min(rows_wanted, limit))
-                if granted == 0:
-                    return 0
-                try:
-                    self._table.create_entity(self._row(org_id, month, granted))
-                    return granted
-                except ResourceExistsError:
-                    self._pause(attempt)  # another caller created it first: read it again
-                    continue
-            used = as_int(entity.get(USED_FIELD))
-            granted = max(0, min(rows_wanted, limit - used))
-            if granted == 0:
-                return 0
+                pass
+            etag: str | None
             try:
-                self._table.update_entity(
-                    self._row(org_id, month, used + granted),
-                    mode=UpdateMode.MERGE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
+                entity = self._table.get_entity(org_id, month)
+                etag, used = entity.metadata["etag"], as_int(entity.get(USED_FIELD))
+            except ResourceNotFoundError:
+                etag, used = None, 0
+            granted = _fitting_prefix(costs, limit - used)
+            row = self._row(org_id, month, used + granted)
+            usage_op: tuple[Any, ...] = (
+                ("create", row)
+                if etag is None
+                else (
+                    "update",
+                    row,
+                    {
+                        "mode": UpdateMode.MERGE,
+                        "etag": etag,
+                        "match_condition": MatchConditions.IfNotModified,
+                    },
                 )
+            )
+            ledger = {
+                "PartitionKey": org_id,
+                "RowKey": ledger_key,
+                "granted": EntityProperty(granted, EdmType.INT64),
+                "wanted": EntityProperty(sum(costs), EdmType.INT64),
+                "chargedAt": datetime.now(UTC),
+            }
+            try:
+                # One entity-group transaction: the counter and the ledger row move together.
+                self._table.submit_transaction([usage_op, ("create", ledger)])
                 return granted
-            except (ResourceModifiedError, ResourceNotFoundError):
-                self._pause(attempt)  # 412: someone charged in between
-        raise ServiceUnavailableError(
-            "the usage counter is too busy right now; try again",
-            code="usage_contention",
-            retry_after=5,
-        )
-
-    def refund(self, org_id: str, month: str, rows: int) -> None:
-        """Give back rows charged for work that was not done (never below zero)."""
-        if rows <= 0:
-            return
-        for attempt in range(self._max_attempts):
-            try:
-                entity = self._table.get_entity(org_id, month)
-            except ResourceNotFoundError:
-                return
-            used = as_int(entity.get(USED_FIELD))
-            try:
-                self._table.update_entity(
-                    self._row(org_id, month, max(0, used - rows)),
-                    mode=UpdateMode.MERGE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                return
-            except (ResourceModifiedError, ResourceNotFoundError):
-                self._pause(attempt)
+            except TableTransactionError as exc:
+                if exc.status_code not in (409, 412):
+                    raise
+                self._pause(attempt)  # someone charged or created the row in between
         raise ServiceUnavailableError(
             "the usage counter is too busy right now; try again",
             code="usage_contention",
@@ -151,6 +150,15 @@ class UsageRepository:
     @staticmethod
     def _pause(attempt: int) -> None:
         time.sleep(random.uniform(0, min(0.2, 0.005 * (attempt + 1))))
+
+
+def _fitting_prefix(costs: Sequence[int], room: int) -> int:
+    total = 0
+    for cost in costs:
+        if total + cost > room:
+            break
+        total += cost
+    return total
 
 
 def usage_report(

@@ -15,9 +15,9 @@ from shared.customer_storage import CustomerStorage
 from shared.repositories import ConnectionRepository, OrganizationRepository
 from shared.repositories.connections import CONNECTIONS_TABLE
 from shared.repositories.orgs import ORGANIZATIONS_TABLE
+from shared.repositories.usage import USAGE_TABLE
 from shared.settings import Settings
 from shared.sync.assets import ASSETS_TABLE
-from shared.sync.quota import USAGE_TABLE
 from shared.sync.runs import RUNS_TABLE, RunsRepository
 from shared.sync.staging import Staging
 

@@ -56,7 +56,7 @@ def test_quota_that_does_not_cover_the_sync(
     connection = new_connection(make_container({f"{i}.png": b"x" for i in range(30)}))
     client.put(f"/api/orgs/{paid_org}", json={"plan": "paid", "monthlyQuota": 200})
     month = client.get(f"/api/orgs/{paid_org}/usage").json["month"]
-    deps.usage().charge(paid_org, month, 60, 200)
+    deps.usage().charge(paid_org, month, key="setup", costs=[60], limit=200)
     quota = preview(client, paid_org, connection["id"]).json["quota"]
     assert quota == {
         "month": month,

@@ -1,4 +1,5 @@
-"""UsageRepository.charge: concurrent callers never exceed the monthly limit."""
+"""UsageRepository.charge: concurrent callers never exceed the monthly limit, only whole assets
+are charged, and a retried charge is not paid twice."""
 
 from __future__ import annotations
 
@@ -7,49 +8,64 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from azure.data.tables import TableServiceClient
+from azure.data.tables import TableClient, TableServiceClient
 
 from devhost.azurite import EmulatorAccount
 from shared.repositories.usage import USED_FIELD, UsageRepository
 
 
 @pytest.fixture(scope="module")
-def usage_table(platform_account: EmulatorAccount):  # type: ignore[no-untyped-def]
+def usage_table(platform_account: EmulatorAccount) -> TableClient:
     service = TableServiceClient.from_connection_string(platform_account.connection_string)
-    table = service.create_table_if_not_exists("Usage")
-    return table
+    return service.create_table_if_not_exists("Usage")
 
 
-def test_concurrent_charges_never_exceed_the_limit(usage_table) -> None:  # type: ignore[no-untyped-def]
-    org, month, limit = "org-" + uuid.uuid4().hex[:8], "2026-01", 1000
-    threads, charges, wanted = 12, 10, 13  # 1,560 rows wanted against 1,000
+def used(table: TableClient, org: str, month: str) -> int:
+    stored = table.get_entity(org, month)[USED_FIELD]
+    return int(getattr(stored, "value", stored))
+
+
+def test_concurrent_charges_never_exceed_the_limit(usage_table: TableClient) -> None:
+    org, month, limit = "org-" + uuid.uuid4().hex[:8], "2026-01", 1003
+    threads, charges = 12, 10  # 120 batches of 3 assets x 5 rows = 1,800 rows wanted
     start = threading.Barrier(threads)
 
-    def worker() -> list[int]:
+    def worker(t: int) -> list[int]:
         repo = UsageRepository(usage_table)
         start.wait()  # all race for the row that does not exist yet (409 path)
-        return [repo.charge(org, month, wanted, limit) for _ in range(charges)]
+        return [
+            repo.charge(org, month, key=f"run~{t}~{c}", costs=[5, 5, 5], limit=limit)
+            for c in range(charges)
+        ]
 
     with ThreadPoolExecutor(threads) as pool:
-        grants = [g for result in pool.map(lambda _: worker(), range(threads)) for g in result]
+        grants = [g for result in pool.map(worker, range(threads)) for g in result]
 
-    assert sum(grants) == limit
-    assert all(0 <= g <= wanted for g in grants)
-    stored = usage_table.get_entity(org, month)[USED_FIELD]
-    assert int(getattr(stored, "value", stored)) == limit
-    assert UsageRepository(usage_table).used(org, month) == limit
-
-
-def test_partial_and_empty_grants(usage_table) -> None:  # type: ignore[no-untyped-def]
+    assert sum(grants) == 1000  # 200 whole assets; the 3 rows left buy nothing
+    assert all(g % 5 == 0 and 0 <= g <= 15 for g in grants)
+    assert used(usage_table, org, month) == 1000
+    assert UsageRepository(usage_table).used(org, month) == 1000
+    # Retried batches get their grant back and pay nothing more.
     repo = UsageRepository(usage_table)
-    org, month = "org-" + uuid.uuid4().hex[:8], "2026-02"
-    assert repo.charge(org, month, 0, 100) == 0
-    assert repo.used(org, month) == 0
-    assert repo.charge(org, month, 90, 100) == 90
-    assert repo.charge(org, month, 25, 100) == 10
-    assert repo.charge(org, month, 5, 100) == 0
-    assert repo.charge(org, month, 5, 150) == 5  # a raised limit makes room again
-    assert repo.used(org, month) == 105
-    repo.refund(org, month, 200)
-    assert repo.used(org, month) == 0
-    assert repo.charge(org, "2026-03", 10, 0) == 0  # a zero quota grants nothing
+    again = [
+        repo.charge(org, month, key=f"run~{t}~{c}", costs=[5, 5, 5], limit=limit)
+        for t in range(threads)
+        for c in range(charges)
+    ]
+    assert again == grants
+    assert used(usage_table, org, month) == 1000
+
+
+def test_whole_assets_only_and_per_month(usage_table: TableClient) -> None:
+    repo = UsageRepository(usage_table)
+    org = "org-" + uuid.uuid4().hex[:8]
+    assert repo.charge(org, "2026-02", key="a", costs=[], limit=100) == 0
+    assert repo.used(org, "2026-02") == 0
+    assert repo.charge(org, "2026-02", key="b", costs=[45, 45], limit=100) == 90
+    # 10 rows left: the first asset (5) fits, the second (8) does not, so the third is not tried.
+    assert repo.charge(org, "2026-02", key="c", costs=[5, 8, 1], limit=100) == 5
+    assert repo.charge(org, "2026-02", key="d", costs=[6], limit=100) == 0
+    assert repo.charge(org, "2026-02", key="e", costs=[6], limit=150) == 6  # a raised limit
+    assert repo.used(org, "2026-02") == 101
+    assert repo.charge(org, "2026-03", key="b", costs=[10], limit=100) == 10  # another month
+    assert repo.charge(org, "2026-04", key="z", costs=[10], limit=0) == 0  # a zero quota

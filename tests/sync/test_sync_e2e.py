@@ -70,7 +70,8 @@ def usage_rows(platform: EmulatorAccount, org: str) -> int:
         "PartitionKey eq @o", parameters={"o": org}
     ):
         if "rowsUsed" in e:
-            used += int(e["rowsUsed"])
+            value = e["rowsUsed"]
+            used += int(getattr(value, "value", value))
     return used
 
 
