@@ -3,8 +3,8 @@
 - ``raw_listing``: the SDK's ``list_blobs`` alone (pages of 5,000): the floor of any re-sync.
 - ``raw_floor``: a minimal async loop: list, one 64 KiB ranged GET per blob (16 in flight),
   batched upserts (≤ 100 per partition, 4 in flight): the floor of a first sync that reads.
-- ``naive``: what a simple importer does: download each blob whole, open it with Pillow or
-  PyAV, upsert one entity at a time.
+- ``naive``: what a simple importer does: download each blob whole, open and decode it with
+  Pillow (the whole image) or PyAV (the first video frame), upsert one entity at a time.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ def _open_media(data: bytes) -> None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.getexif().get(0x0112)
+            img.load()  # a simple importer decodes what it validates (thumbnails, checks)
         return
     except (UnidentifiedImageError, OSError, ValueError):
         pass

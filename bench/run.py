@@ -110,7 +110,7 @@ class Service:
                 if view["status"] != "completed":
                     raise RuntimeError(f"sync ended {view['status']}: {view['error']}")
                 return elapsed, view
-            time.sleep(0.25)
+            time.sleep(0.05)
 
 
 def _host_stats(host: DevHostProcess) -> dict[str, Any]:

@@ -350,7 +350,12 @@ async def finish_run(
             run_id=run_id, connection_id=connection_id, assets=assets_async, staging=staging
         )
     totals = totals_with_removed(totals, removed)
-    counts = asset_counts(assets, connection_id)
+    wrote = totals["synced"] + totals["skipped"] + totals["ignored"] + totals["failed"] + removed
+    previous = connections.get(org, connection_id).asset_counts.to_json()
+    # Nothing written: the stored counts still hold (saves a scan of every row on re-syncs).
+    counts = (
+        asset_counts(assets, connection_id) if wrote or not any(previous.values()) else previous
+    )
     current = runs.get(connection_id, run_id).status
     final = current if current.terminal else status  # a cancel that already closed the run wins
     # The connection first, so a reader who sees the run finished also sees its asset counts.

@@ -1,0 +1,43 @@
+"""The benchmark keeps working: a small run in the suite checks the report's shape and counts
+(never its speed: speed targets live in the benchmark itself)."""
+
+from __future__ import annotations
+
+from bench.run import run, table
+
+
+def test_small_benchmark_run_reports_every_measurement() -> None:
+    report = run(200, light=True, naive_sample=40, seed=3, keep=None)
+
+    first = report["runs"]["firstSync"]["counts"]
+    assert first["synced"] + first["skipped"] + first["ignored"] == 200
+    assert first["failed"] == first["unchanged"] == first["removed"] == 0
+    assert first["synced"] > 100
+    assert first["skippedByReason"].get("exif_orientation", 0) > 0
+
+    again = report["runs"]["noChangeResync"]["counts"]
+    assert again["unchanged"] == 200
+    assert again["synced"] == again["skipped"] == again["ignored"] == 0
+    assert report["runs"]["noChangeResync"]["bytesRead"] == 0
+
+    delta = report["delta"]
+    counts = report["runs"]["deltaResync"]["counts"]
+    assert counts["added"] + counts["updated"] == delta["changed"] + delta["added"]
+    assert counts["removed"] == delta["deleted"]
+    assert counts["unchanged"] == 200 - delta["changed"] - delta["deleted"]
+
+    baselines = report["baselines"]
+    assert {b["blobs"] for b in baselines.values()} >= {200, 40}
+    assert all(b["assetsPerSecond"] > 0 for b in baselines.values())
+    assert set(report["ratios"]) == {
+        "firstSyncVsRawFloor",
+        "firstSyncVsNaive",
+        "noChangeResyncVsRawListing",
+        "bytesReadVsStored",
+    }
+    assert 0 < report["ratios"]["bytesReadVsStored"] <= 1
+    assert report["peakRssBytes"] > 10 * 2**20
+    assert report["largestHistoryPerExecution"] > 0
+    rendered = table(report)
+    for label in ("firstSync", "raw floor", "naive", "peak RSS", "largest history"):
+        assert label in rendered
