@@ -52,6 +52,22 @@ def _tenant(raw: str) -> str:
     return value
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+#: Stands in for the platform's app id in emulator mode, where no app is involved.
+EMULATOR_APP_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _app_id(raw: str, mode: StorageMode) -> str:
+    value = raw.strip()
+    if not value:
+        if mode is StorageMode.EMULATOR:
+            return EMULATOR_APP_ID
+        raise ConfigurationError("PLATFORM_APP_CLIENT_ID", "is required in azure mode")
+    if not _GUID.match(value):
+        raise ConfigurationError("PLATFORM_APP_CLIENT_ID", "must be an application (client) id")
+    return value.lower()
+
+
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -140,7 +156,7 @@ class Settings:
             storage_endpoint_suffix=suffix,
             emulator_blob_endpoint=emulator_root.rstrip("/"),
             emulator_accounts=accounts,
-            platform_app_id=env.get("PLATFORM_APP_CLIENT_ID", "").strip(),
+            platform_app_id=_app_id(env.get("PLATFORM_APP_CLIENT_ID", ""), mode),
             platform_app_name=env.get("PLATFORM_APP_NAME", "Datature Vi").strip(),
             platform_app_secret=env.get("PLATFORM_APP_CLIENT_SECRET", ""),
             platform_app_certificate_path=env.get("PLATFORM_APP_CERTIFICATE_PATH", "").strip(),

@@ -48,6 +48,7 @@ def test_secrets_stay_out_of_repr() -> None:
         ("SYNC_BATCH_SIZE", "many"),
         ("PLATFORM_ORIGIN", "https://evil.example/path?x"),
         ("EMULATOR_ACCOUNTS", "NotValid:key"),
+        ("PLATFORM_APP_CLIENT_ID", "my-app"),
     ],
 )
 def test_bad_values_name_the_setting_not_the_value(name: str, value: str) -> None:
@@ -61,3 +62,12 @@ def test_metadata_store_is_required() -> None:
     env = {k: v for k, v in SAMPLE.items() if not k.startswith(("METADATA", "AzureWebJobs"))}
     with pytest.raises(ConfigurationError):
         Settings.from_env(env)
+
+
+def test_azure_mode_needs_the_platform_app() -> None:
+    env = {**SAMPLE, "CUSTOMER_STORAGE_MODE": "azure", "PLATFORM_APP_CLIENT_ID": ""}
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(env)
+    assert info.value.setting == "PLATFORM_APP_CLIENT_ID"
+    app = "1B4E28BA-2FA1-11D2-883F-0016D3CCA427"
+    assert Settings.from_env({**env, "PLATFORM_APP_CLIENT_ID": app}).platform_app_id == app.lower()

@@ -35,7 +35,7 @@ from shared.asset_keys import partition_key, row_key
 from shared.reasons import GUIDES, Reason
 from shared.repositories import ConnectionRepository
 from shared.sync.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
-from shared.sync.model import BatchResult, Counters, ListedPage, RunStatus
+from shared.sync.model import BatchResult, Counters, ListedPage, RunStatus, empty_batch
 from shared.sync.runs import RunsRepository
 from shared.sync.service import last_sync_summary, release_connection
 from shared.sync.staging import SnapshotRow, StagedEntry, Staging
@@ -242,18 +242,7 @@ async def inspect_batch(
     granted = charge(key=f"{run_id}~{ref.rsplit('/', 1)[-1]}~{start}", costs=costs)
     budget = granted
     now = datetime.now(UTC)
-    result = BatchResult(
-        synced=0,
-        added=0,
-        updated=0,
-        skippedByReason={},
-        ignored=0,
-        failed=0,
-        bytesRead=0,
-        requests=0,
-        dataRows=0,
-        failures=[],
-    )
+    result = empty_batch()
     skipped: Counter[str] = Counter()
     rows: list[dict[str, Any]] = []
     new_ids = {id(i) for i in new_assets}

@@ -16,6 +16,7 @@ __all__ = [
     "SyncState",
     "add_batch",
     "add_page",
+    "empty_batch",
     "empty_counters",
     "percent",
 ]
@@ -116,6 +117,21 @@ class SyncState(TypedDict):
     pagesPerExecution: int
     batchesInFlight: int
     expectedTotal: NotRequired[int | None]
+
+
+def empty_batch() -> BatchResult:
+    return BatchResult(
+        synced=0,
+        added=0,
+        updated=0,
+        skippedByReason={},
+        ignored=0,
+        failed=0,
+        bytesRead=0,
+        requests=0,
+        dataRows=0,
+        failures=[],
+    )
 
 
 def add_page(totals: Counters, page: ListedPage) -> Counters:

@@ -13,10 +13,9 @@ from devhost.testing import DevHostProcess
 from tests.sync.harness import Api, CountingProxy
 from tests.sync.test_sync_e2e import (
     ROWS_PER_ASSET,
+    connected,
     expected_outcomes,
-    new_org,
     rows_by_name,
-    upload,
     usage_rows,
 )
 
@@ -31,10 +30,8 @@ def test_kill_minus_nine_mid_sync_then_restart_completes(
     files = mediagen.mixed_set(
         240, seed=11, image_size=(256, 192), video_size=(64, 48), video_seconds=0.4
     )
-    upload(container, files)
+    org, conn = connected(api, container, files, unique_name)
     expected = expected_outcomes(files)
-    org = new_org(api, unique_name)
-    conn = api.connect(org, account="contosomedia", container=container.container_name)
     run = api.start_sync(org, conn).json()["runId"]
     deadline = time.monotonic() + 60
     while api.progress(org, conn, run)["processed"] < 60:

@@ -63,6 +63,24 @@ def new_org(api: Api, unique_name: str, quota: int = 1_000_000) -> str:
     return org
 
 
+def connected(
+    api: Api,
+    container: ContainerClient,
+    files: list[tuple[str, bytes]],
+    unique_name: str,
+    *,
+    quota: int = 1_000_000,
+    prefix: str = "",
+) -> tuple[str, str]:
+    """Upload ``files``, create a paid organisation and a connection to the container."""
+    upload(container, files)
+    org = new_org(api, unique_name, quota=quota)
+    conn = api.connect(
+        org, account="contosomedia", container=container.container_name, prefix=prefix
+    )
+    return org, conn
+
+
 def usage_rows(platform: EmulatorAccount, org: str) -> int:
     tables = TableServiceClient.from_connection_string(platform.connection_string)
     used = 0
@@ -82,10 +100,8 @@ def test_first_sync_counts_every_kind_and_reason(
     unique_name: str,
     platform_account: EmulatorAccount,
 ) -> None:
-    upload(container, corpus)
+    org, conn = connected(api, container, corpus, unique_name)
     expected = expected_outcomes(corpus)
-    org = new_org(api, unique_name)
-    conn = api.connect(org, account="contosomedia", container=container.container_name)
 
     view = api.sync(org, conn)
 
@@ -287,10 +303,8 @@ def test_cancel_then_resync_reaches_the_uninterrupted_state(
     unique_name: str,
     platform_account: EmulatorAccount,
 ) -> None:
-    upload(container, corpus)
+    org, conn = connected(api, container, corpus, unique_name)
     expected = expected_outcomes(corpus)
-    org = new_org(api, unique_name)
-    conn = api.connect(org, account="contosomedia", container=container.container_name)
     run = api.start_sync(org, conn).json()["runId"]
     seen = wait_for_progress(api, org, conn, run, minimum=40)
     assert seen["status"] != "completed", "the run finished before it could be cancelled"

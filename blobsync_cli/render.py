@@ -1,0 +1,545 @@
+"""Human-readable output: rich tables and panels for the API's JSON. No HTTP here.
+
+Every function takes a :class:`rich.console.Console` and the dict the API returned. Commands
+users copy (``az ...``) are printed with ``soft_wrap=True`` so the terminal, not rich, wraps
+them and a copy-paste gives one intact line. Nothing here prints keys or read URLs.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import IO, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from blobsync_cli.errors import ApiError, ServiceUnreachable
+
+__all__ = [
+    "CSV_COLUMNS",
+    "check_status_text",
+    "render_connection",
+    "render_connection_created",
+    "render_connections",
+    "render_org",
+    "render_preview",
+    "render_problem",
+    "render_run",
+    "render_runs",
+    "render_setup",
+    "render_skipped",
+    "render_test",
+    "render_unreachable",
+    "render_usage",
+    "run_status_text",
+    "write_skipped_csv",
+]
+
+_RUN_STYLE = {
+    "completed": "bold green",
+    "failed": "bold red",
+    "cancelled": "bold yellow",
+}
+_CHECK_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skipped": "dim"}
+_STATE_STYLE = {
+    "ready": "green",
+    "syncing": "cyan",
+    "awaiting_test": "yellow",
+    "needs_attention": "red",
+    "deleting": "dim",
+}
+
+
+def _text(value: Any, style: str = "") -> Text:
+    return Text("" if value is None else str(value), style=style)
+
+
+def run_status_text(status: str) -> Text:
+    return Text(status, style=_RUN_STYLE.get(status, "bold cyan"))
+
+
+def check_status_text(status: str) -> Text:
+    return Text(status.upper(), style=_CHECK_STYLE.get(status, ""))
+
+
+def _when(value: Any) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM:SS UTC`` (as given when it does not parse)."""
+    if not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _seconds_between(start: Any, end: Any) -> float | None:
+    try:
+        a = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (b - a).total_seconds())
+
+
+def _size(n: Any) -> str:
+    value = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _command(console: Console, label: str, command: str) -> None:
+    console.print(f"  [dim]{escape(label)}[/dim]")
+    console.print("    " + command, soft_wrap=True, markup=False, highlight=False)
+
+
+def _kv_table(rows: Iterable[tuple[str, Any]], title: str | None = None) -> Table:
+    table = Table(show_header=False, box=None, title=title, title_justify="left", pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value if isinstance(value, Text) else _text(value))
+    return table
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def render_problem(console: Console, err: ApiError) -> None:
+    """Title, detail, code and field errors of a problem; the correlation id of a 5xx."""
+    head = err.title or "The request failed"
+    console.print(
+        f"[bold red]Error {err.status}[/bold red]: {escape(head)} [dim]({escape(err.code)})[/dim]"
+    )
+    if err.detail:
+        console.print(f"  {escape(err.detail)}")
+    for field in err.field_errors:
+        console.print(
+            f"  - [bold]{escape(field['field'])}[/bold]: {escape(field['message'])} "
+            f"[dim]({escape(field['code'])})[/dim]"
+        )
+    if err.correlation_id:
+        console.print(f"  correlation id: [bold]{escape(err.correlation_id)}[/bold]")
+    run = err.problem.get("runId")
+    if run:
+        console.print(f"  run: {escape(str(run))}")
+    if err.hint:
+        console.print(f"  {escape(err.hint)}", soft_wrap=True)
+
+
+def render_unreachable(console: Console, err: ServiceUnreachable) -> None:
+    console.print(f"[bold red]Cannot reach the service[/bold red]: {escape(err.reason)}")
+    console.print(
+        f"  base URL: {escape(err.base_url)} (change it with --base-url or BLOBSYNC_URL; "
+        "locally, start the dev host: python -m devhost)",
+        soft_wrap=True,
+    )
+
+
+# -- organisations -------------------------------------------------------------------------------
+
+
+def render_org(console: Console, org: Mapping[str, Any]) -> None:
+    console.print(
+        _kv_table(
+            [
+                ("Organisation", org.get("org")),
+                ("Plan", org.get("plan")),
+                ("Monthly quota", f"{int(org.get('monthlyQuota') or 0):,} data rows"),
+                ("Created", _when(org.get("createdAt"))),
+                ("Updated", _when(org.get("updatedAt"))),
+            ]
+        )
+    )
+
+
+def render_usage(console: Console, usage: Mapping[str, Any]) -> None:
+    used, limit = int(usage.get("used") or 0), int(usage.get("limit") or 0)
+    share = f" ({100 * used / limit:.1f}%)" if limit else ""
+    console.print(
+        _kv_table(
+            [
+                ("Organisation", usage.get("org")),
+                ("Month", usage.get("month")),
+                ("Plan", usage.get("plan")),
+                ("Data rows used", f"{used:,} of {limit:,}{share}"),
+                ("Remaining", f"{int(usage.get('remaining') or 0):,}"),
+            ]
+        )
+    )
+
+
+# -- connections ---------------------------------------------------------------------------------
+
+
+def _location(conn: Mapping[str, Any]) -> str:
+    prefix = conn.get("prefix") or ""
+    return f"{conn.get('account')}/{conn.get('container')}" + (f"/{prefix}" if prefix else "")
+
+
+def render_connection(console: Console, conn: Mapping[str, Any]) -> None:
+    counts = conn.get("assetCounts") or {}
+    status = str(conn.get("status") or "")
+    last_sync = conn.get("lastSync") or {}
+    last_test = conn.get("lastTest") or {}
+    console.print(
+        _kv_table(
+            [
+                ("Connection", Text(str(conn.get("id")), style="bold")),
+                ("Name", conn.get("name")),
+                ("Dataset", conn.get("dataset")),
+                ("Storage", _location(conn)),
+                ("Status", Text(status, style=_STATE_STYLE.get(status, ""))),
+                (
+                    "Assets",
+                    f"{counts.get('synced', 0)} synced, {counts.get('skipped', 0)} skipped, "
+                    f"{counts.get('ignored', 0)} ignored, {counts.get('removed', 0)} removed",
+                ),
+                ("Last test", last_test.get("outcome", "never")),
+                (
+                    "Last sync",
+                    f"{last_sync.get('status')} ({last_sync.get('runId')})"
+                    if last_sync
+                    else "never",
+                ),
+            ]
+        )
+    )
+
+
+def render_connection_created(console: Console, created: Mapping[str, Any]) -> None:
+    conn = created.get("connection") or {}
+    console.print(
+        f"[bold green]Connection created[/bold green]: [bold]{escape(str(conn.get('id')))}[/bold] "
+        f"- {escape(str(conn.get('name')))} ({escape(_location(conn))})"
+    )
+    console.print()
+    render_setup(console, created.get("setup") or {})
+
+
+def render_setup(console: Console, setup: Mapping[str, Any]) -> None:
+    """Wizard steps 2-4: service principal, role assignment with its condition, CORS."""
+    sp = setup.get("servicePrincipal") or {}
+    role = setup.get("roleAssignment") or {}
+    cors = setup.get("cors") or {}
+    account, container = setup.get("storageAccount"), setup.get("container")
+    console.print(
+        f"[bold]Setup for[/bold] storage account [bold]{escape(str(account))}[/bold], "
+        f"container [bold]{escape(str(container))}[/bold]"
+    )
+    console.print()
+    console.print(
+        f"[bold cyan]Step 2 - Service principal[/bold cyan]: register "
+        f"{escape(str(sp.get('appName')))} (app id {escape(str(sp.get('appId') or '?'))}) "
+        "in your tenant"
+    )
+    _command(console, "Run once per tenant:", str(sp.get("command", "")))
+    console.print()
+    console.print(
+        f"[bold cyan]Step 3 - Role assignment[/bold cyan]: {escape(str(role.get('role')))} "
+        "on the storage account, limited to this container by a condition "
+        f"(version {escape(str(role.get('conditionVersion')))})"
+    )
+    _command(
+        console, "Find the account's resource id (scope):", str(role.get("scopeLookupCommand"))
+    )
+    _command(console, "Assign the role with the condition:", str(role.get("command", "")))
+    console.print(
+        f"  [dim]In the portal: Access control (IAM) > Add role assignment > "
+        f"{escape(str(role.get('role')))} > Members: paste[/dim] "
+        f"{escape(str(role.get('memberIdentifier') or '?'))} "
+        f"[dim]({escape(str(role.get('memberDisplayName')))}), then Conditions > Code editor:[/dim]"
+    )
+    console.print(str(role.get("condition", "")), markup=False, highlight=False, soft_wrap=True)
+    console.print()
+    console.print(
+        "[bold cyan]Step 4 - CORS[/bold cyan] (videos only): allow GET from "
+        + escape(", ".join(cors.get("allowedOrigins") or []))
+    )
+    _command(console, "Add the rule:", str(cors.get("command", "")))
+    _command(console, "Check it:", str(cors.get("verifyCommand", "")))
+    console.print()
+    console.print(
+        f"[dim]Role assignments take up to {setup.get('propagationMinutes', 5)} minutes to "
+        "propagate; a permission failure in the test right after setup is retryable.[/dim]"
+    )
+
+
+def render_connections(console: Console, listing: Mapping[str, Any]) -> None:
+    items = listing.get("items") or []
+    if not items:
+        console.print("No connections.")
+        return
+    table = Table(title=f"{len(items)} connection(s)", title_justify="left")
+    for name in ("Id", "Name", "Dataset", "Storage", "Status", "Synced", "Skipped", "Last sync"):
+        table.add_column(name, justify="right" if name in ("Synced", "Skipped") else "left")
+    for conn in items:
+        counts = conn.get("assetCounts") or {}
+        status = str(conn.get("status") or "")
+        last = conn.get("lastSync") or {}
+        table.add_row(
+            _text(conn.get("id"), "bold"),
+            _text(conn.get("name")),
+            _text(conn.get("dataset")),
+            _text(_location(conn)),
+            Text(status, style=_STATE_STYLE.get(status, "")),
+            _text(counts.get("synced", 0)),
+            _text(counts.get("skipped", 0)),
+            run_status_text(str(last["status"])) if last else Text("never", style="dim"),
+        )
+    console.print(table)
+
+
+# -- wizard: test and preview -----------------------------------------------------------------
+
+
+def render_test(console: Console, report: Mapping[str, Any]) -> None:
+    table = Table(title="Connection test", title_justify="left", show_lines=True)
+    table.add_column("Check", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Code", style="dim")
+    table.add_column("Message", ratio=3)
+    table.add_column("Fix", ratio=3)
+    for check in report.get("checks") or []:
+        status = check_status_text(str(check.get("status")))
+        if check.get("retryable") and check.get("retryAfterSeconds"):
+            status.append(f"\nretry in {check['retryAfterSeconds']}s", style="yellow")
+        table.add_row(
+            _text(check.get("check")),
+            status,
+            _text(check.get("code")),
+            _text(check.get("message")),
+            _text(check.get("fix") or ""),
+        )
+    console.print(table)
+    outcome = str(report.get("outcome"))
+    style = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}.get(outcome, "")
+    line = Text("Outcome: ") + Text(outcome.upper(), style=style)
+    if report.get("retryable") and report.get("retryAfterSeconds"):
+        line += Text(
+            f" - retryable: the role may still be propagating, retry in "
+            f"{report['retryAfterSeconds']}s",
+            style="yellow",
+        )
+    console.print(line)
+
+
+def render_preview(console: Console, preview: Mapping[str, Any]) -> None:
+    counts = preview.get("counts") or {}
+    rows = preview.get("dataRows") or {}
+    quota = preview.get("quota") or {}
+    at_least = "" if preview.get("complete") else "at least "
+    sufficient = quota.get("sufficient")
+    verdict = (
+        Text("enough", style="green")
+        if sufficient
+        else Text("NOT enough", style="bold red")
+        if sufficient is False
+        else Text("unknown", style="yellow")
+    )
+    console.print(
+        _kv_table(
+            [
+                ("Location", _location(preview)),
+                ("Found", f"{at_least}{preview.get('summary', '')}"),
+                (
+                    "By kind",
+                    f"{counts.get('image', 0)} image(s), {counts.get('video', 0)} video(s), "
+                    f"{counts.get('other', 0)} other (ignored)",
+                ),
+                (
+                    "Data rows",
+                    f"{at_least}{int(rows.get('estimated') or 0):,} "
+                    f"({rows.get('perImage')} per image, {rows.get('perVideo')} per video)",
+                ),
+                (
+                    "Quota",
+                    Text(
+                        f"{int(quota.get('used') or 0):,} used of {int(quota.get('limit') or 0):,} "
+                        f"in {quota.get('month')}, {int(quota.get('remaining') or 0):,} left: "
+                    )
+                    + verdict,
+                ),
+            ],
+            title="Preview",
+        )
+    )
+    if not preview.get("complete"):
+        console.print(f"[yellow]The scan stopped early ({preview.get('stoppedBy')}).[/yellow]")
+    sample = preview.get("sample") or []
+    if sample:
+        table = Table(title=f"Sample ({len(sample)} path(s))", title_justify="left")
+        table.add_column("Path")
+        table.add_column("Kind")
+        table.add_column("Size", justify="right")
+        for item in sample:
+            table.add_row(_text(item.get("name")), _text(item.get("kind")), _size(item.get("size")))
+        console.print(table)
+    if preview.get("note"):
+        console.print(f"[dim]{escape(str(preview['note']))}[/dim]")
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def render_run(console: Console, view: Mapping[str, Any]) -> None:
+    """One run: status, location, figures, counters, reasons and the error if any."""
+    counts = view.get("counts") or {}
+    status = str(view.get("status"))
+    duration = _seconds_between(
+        view.get("startedAt"), view.get("finishedAt") or view.get("updatedAt")
+    )
+    processed, total = int(view.get("processed") or 0), int(view.get("total") or 0)
+    rate = f", {processed / duration:.0f} files/s" if duration and processed else ""
+    rows: list[tuple[str, Any]] = [
+        ("Run", Text(str(view.get("runId")), style="bold")),
+        ("Status", run_status_text(status)),
+        ("Connection", f"{view.get('connectionName', '')} ({view.get('connectionId', '')})"),
+        ("Storage", _location(view)),
+        (
+            "Processed",
+            f"{processed:,} of {'~' if view.get('totalIsEstimate') else ''}{total:,}"
+            f" ({float(view.get('percent') or 0):.0f}%)",
+        ),
+        (
+            "Synced",
+            f"{counts.get('synced', 0):,} (added {counts.get('added', 0):,}, "
+            f"updated {counts.get('updated', 0):,})",
+        ),
+        ("Skipped", f"{counts.get('skipped', 0):,}"),
+        ("Ignored", f"{counts.get('ignored', 0):,} (not images or videos)"),
+        ("Unchanged", f"{counts.get('unchanged', 0):,}"),
+        ("Removed", f"{counts.get('removed', 0):,}"),
+    ]
+    if counts.get("failed"):
+        rows.append(("Failed", Text(f"{counts['failed']:,}", style="red")))
+    rows += [
+        ("Data rows charged", f"{int(view.get('dataRowsCharged') or 0):,}"),
+        ("Bytes read", _size(view.get("bytesRead"))),
+        ("Assets in dataset", f"{int(view.get('assetCount') or 0):,}"),
+        ("Started", _when(view.get("startedAt"))),
+        (
+            "Finished",
+            f"{_when(view.get('finishedAt'))} ({duration:.1f}s{rate})"
+            if view.get("finishedAt") and duration is not None
+            else "-",
+        ),
+    ]
+    console.print(_kv_table(rows, title="Sync run"))
+    by_reason = counts.get("skippedByReason") or {}
+    if by_reason:
+        table = Table(title="Skipped by reason", title_justify="left")
+        table.add_column("Reason")
+        table.add_column("Files", justify="right")
+        for reason, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(_text(reason, "yellow"), _text(n))
+        console.print(table)
+    error = view.get("error")
+    if error:
+        console.print(
+            f"[bold red]Error[/bold red] {escape(str(error.get('code')))}: "
+            f"{escape(str(error.get('message')))}"
+        )
+
+
+def render_runs(console: Console, listing: Mapping[str, Any]) -> None:
+    items = listing.get("items") or []
+    if not items:
+        console.print("No runs yet.")
+        return
+    table = Table(title=f"{len(items)} run(s), newest first", title_justify="left")
+    table.add_column("Run", no_wrap=True)
+    table.add_column("Status")
+    table.add_column("Trigger")
+    table.add_column("Started")
+    table.add_column("Duration", justify="right")
+    for name in ("Synced", "Skipped", "Ignored", "Unchanged", "Removed"):
+        table.add_column(name, justify="right")
+    for run in items:
+        counts = run.get("counts") or {}
+        seconds = _seconds_between(run.get("startedAt"), run.get("finishedAt"))
+        table.add_row(
+            _text(run.get("runId"), "bold"),
+            run_status_text(str(run.get("status"))),
+            _text(run.get("trigger")),
+            _when(run.get("startedAt")),
+            f"{seconds:.1f}s" if run.get("finishedAt") and seconds is not None else "-",
+            *(
+                _text(counts.get(k, 0))
+                for k in ("synced", "skipped", "ignored", "unchanged", "removed")
+            ),
+        )
+    console.print(table)
+
+
+# -- the skip report -----------------------------------------------------------------------------
+
+CSV_COLUMNS = ("name", "kind", "format", "size", "reason", "reason_title", "detail", "fix")
+
+
+def write_skipped_csv(stream: IO[str], items: Iterable[Mapping[str, Any]]) -> int:
+    """The skip report as CSV (header + one row per asset); returns the number of rows."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    n = 0
+    for item in items:
+        writer.writerow(
+            [
+                item.get("name", ""),
+                item.get("kind", ""),
+                item.get("format") or "",
+                item.get("size", 0),
+                item.get("reason") or "",
+                item.get("reasonTitle") or "",
+                item.get("detail") or "",
+                item.get("fix") or "",
+            ]
+        )
+        n += 1
+    return n
+
+
+def render_skipped(console: Console, items: Sequence[Mapping[str, Any]]) -> None:
+    """The skip report grouped by reason (most frequent first), then each reason's fix once."""
+    if not items:
+        console.print("[green]No skipped files.[/green]")
+        return
+    per_reason = Counter(str(item.get("reason")) for item in items)
+    rank = {reason: i for i, (reason, _) in enumerate(per_reason.most_common())}
+    ordered = sorted(items, key=lambda a: (rank[str(a.get("reason"))], str(a.get("name"))))
+    table = Table(title=f"Skip report: {len(items)} file(s)", title_justify="left")
+    table.add_column("File", overflow="fold")
+    table.add_column("Format")
+    table.add_column("Reason", style="yellow", no_wrap=True)
+    table.add_column("Detail")
+    for item in ordered:
+        table.add_row(
+            _text(item.get("name")),
+            _text(item.get("format") or item.get("kind")),
+            _text(item.get("reason")),
+            _text(item.get("detail") or ""),
+        )
+    console.print(table)
+    fixes: dict[str, tuple[str, str]] = {}
+    for item in items:
+        fixes.setdefault(
+            str(item.get("reason")),
+            (str(item.get("reasonTitle") or ""), str(item.get("fix") or "")),
+        )
+    console.print()
+    console.print("[bold]How to fix[/bold]")
+    for reason, n in per_reason.most_common():
+        title, fix = fixes[reason]
+        console.print(
+            f"[yellow]{escape(reason)}[/yellow] ({n} file(s)) - [bold]{escape(title)}[/bold]"
+        )
+        console.print(Padding(Text(fix), (0, 0, 0, 2)))

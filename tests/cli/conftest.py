@@ -1,0 +1,182 @@
+"""Fixtures of the CLI tests: the real app under a key-checking dev host on the session Azurite,
+a ``blobsync`` runner (click's CliRunner, in process) and a scripted stand-in function app for
+answers the real one cannot be made to give (a 500, a run that never ends)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from azure.storage.blob import ContainerClient
+from click.testing import CliRunner, Result
+
+from blobsync_cli.cli import cli
+from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount
+from devhost.testing import DevHostProcess
+
+#: Wide enough that rich tables do not wrap the names and reasons the tests look for.
+COLUMNS = "220"
+
+
+@dataclass
+class Service:
+    host: DevHostProcess
+    function_key: str
+    admin_key: str
+    customer: EmulatorAccount
+
+    @property
+    def base_url(self) -> str:
+        return self.host.base_url
+
+
+@pytest.fixture(scope="module")
+def service(
+    azurite: Azurite,
+    platform_account: EmulatorAccount,
+    customer_account: EmulatorAccount,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Service]:
+    """The project's app under the dev host, keys enforced as in Azure."""
+    env = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": platform_account.connection_string,
+        "METADATA_STORAGE_CONNECTION": platform_account.connection_string,
+        "CUSTOMER_STORAGE_MODE": "emulator",
+        "EMULATOR_BLOB_ENDPOINT": f"http://127.0.0.1:{azurite.blob_port}",
+        "EMULATOR_ACCOUNTS": f"{customer_account.name}:{customer_account.key}",
+        "PLATFORM_APP_CLIENT_ID": "0a1b2c3d-1111-4222-8333-944455556666",
+        "SYNC_PAGE_SIZE": "40",
+        "SYNC_BATCH_SIZE": "15",
+    }
+    host = DevHostProcess(
+        PROJECT_ROOT, env=env, require_keys=True, workspace=tmp_path_factory.mktemp("cli-devhost")
+    )
+    host.start()
+    try:
+        keys = host.keys()
+        yield Service(host, keys.function_default, keys.master, customer_account)
+    finally:
+        host.stop()
+        log = host.log_text()
+        if "Traceback" in log:
+            print("---- dev host log (errors) ----\n" + log[-6000:])
+
+
+Invoke = Callable[..., Result]
+
+
+def _invoke(env: dict[str, str], args: list[str], input: str | None = None) -> Result:
+    runner = CliRunner()
+    return runner.invoke(
+        cli, args, env={"COLUMNS": COLUMNS, **env}, input=input, prog_name="blobsync"
+    )
+
+
+@pytest.fixture
+def blobsync(service: Service) -> Invoke:
+    """``blobsync ARGS...`` against the dev host, keys from the environment as a user sets them."""
+    env = {
+        "BLOBSYNC_URL": service.base_url,
+        "BLOBSYNC_FUNCTION_KEY": service.function_key,
+        "BLOBSYNC_ADMIN_KEY": service.admin_key,
+    }
+
+    def invoke(*args: str, input: str | None = None, **overrides: str) -> Result:
+        return _invoke({**env, **overrides}, list(args), input)
+
+    return invoke
+
+
+@pytest.fixture
+def blobsync_bare() -> Invoke:
+    """``blobsync ARGS...`` with no URL or key in the environment."""
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return _invoke(
+            {"BLOBSYNC_URL": "", "BLOBSYNC_FUNCTION_KEY": "", "BLOBSYNC_ADMIN_KEY": ""},
+            list(args),
+            input,
+        )
+
+    return invoke
+
+
+@pytest.fixture
+def container(customer_account: EmulatorAccount, unique_name: str) -> Iterator[ContainerClient]:
+    client = ContainerClient.from_connection_string(customer_account.connection_string, unique_name)
+    client.create_container()
+    yield client
+    client.delete_container()
+
+
+# -- a scripted stand-in function app ------------------------------------------------------------
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class StubApp:
+    """A loopback HTTP server answering from ``routes`` (``"GET /api/..." -> reply or callable``)
+    and recording every request's method, path and headers."""
+
+    routes: dict[str, Reply | Callable[[], Reply]] = field(default_factory=dict)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                stub.requests.append((self.command, self.path, dict(self.headers.items())))
+                route = stub.routes.get(f"{self.command} {self.path.split('?', 1)[0]}")
+                status, headers, body = (
+                    (404, {}, b"") if route is None else route() if callable(route) else route
+                )
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def json_reply(
+    status: int, body: Any, content_type: str = "application/json", **headers: str
+) -> Reply:
+    return status, {"Content-Type": content_type, **headers}, json.dumps(body).encode()
+
+
+@pytest.fixture
+def stub() -> Iterator[StubApp]:
+    app = StubApp()
+    try:
+        yield app
+    finally:
+        app.close()
