@@ -7,7 +7,6 @@ import azure.durable_functions as df
 from activities.sync_finish_run import bp as finish_run_bp
 from activities.sync_inspect_batch import bp as inspect_batch_bp
 from activities.sync_list_page import bp as list_page_bp
-from activities.sync_prepare_run import bp as prepare_run_bp
 from api.assets import bp as assets_bp
 from api.connections import bp as connections_bp
 from api.diagnostics import bp as diagnostics_bp
@@ -28,7 +27,6 @@ app.register_functions(preview_bp)
 app.register_functions(syncs_bp)
 app.register_functions(assets_bp)
 app.register_functions(sync_run_bp)
-app.register_functions(prepare_run_bp)
 app.register_functions(list_page_bp)
 app.register_functions(inspect_batch_bp)
 app.register_functions(finish_run_bp)

@@ -9,7 +9,7 @@ import azure.durable_functions as df
 
 from shared import names
 from shared.sync import engine
-from shared.sync.model import ListedPage
+from shared.sync.model import ListedPage, RunStatus
 from shared.sync.runtime import runtime
 
 bp = df.Blueprint()
@@ -18,8 +18,28 @@ bp = df.Blueprint()
 async def _list(payload: dict[str, Any]) -> ListedPage:
     rt = runtime()
     connection = rt.connections.get(payload["org"], payload["connectionId"])
+    first = int(payload["index"]) == 0
+    if first:  # the run's first step: it is listing now
+        rt.runs.update(
+            connection.connection_id,
+            payload["runId"],
+            status=RunStatus.LISTING,
+            only_if_not_terminal=True,
+        )
     async with rt.storage.async_container_client(connection.account, connection.container) as cc:
         return await engine.list_page(
+            snapshot=(
+                (
+                    lambda: engine.prepare_run(
+                        run_id=payload["runId"],
+                        connection_id=connection.connection_id,
+                        assets=rt.assets,
+                        staging=rt.staging,
+                    )
+                )
+                if first
+                else None
+            ),
             run_id=payload["runId"],
             index=int(payload["index"]),
             cursor=payload.get("cursor"),

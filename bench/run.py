@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,18 +100,21 @@ class Service:
         return str(r.json()["connection"]["id"])
 
     def sync(self, org: str, conn: str) -> tuple[float, dict[str, Any]]:
-        start = time.perf_counter()
+        """Seconds from sending the start request to the run's recorded finish. Polling is
+        slow (0.5 s) so it neither loads the host nor rounds the figure; the finish time is the
+        server's own timestamp (same machine, same clock)."""
+        start = time.time()
         r = self.http.post(f"/api/orgs/{org}/connections/{conn}/syncs")
         r.raise_for_status()
         run = r.json()["runId"]
         while True:
             view = self.http.get(f"/api/orgs/{org}/connections/{conn}/syncs/{run}").json()
             if view["status"] in TERMINAL:
-                elapsed = time.perf_counter() - start
                 if view["status"] != "completed":
                     raise RuntimeError(f"sync ended {view['status']}: {view['error']}")
-                return elapsed, view
-            time.sleep(0.05)
+                finished = datetime.fromisoformat(view["finishedAt"]).timestamp()
+                return finished - start, view
+            time.sleep(0.5)
 
 
 def _host_stats(host: DevHostProcess) -> dict[str, Any]:
@@ -118,7 +122,7 @@ def _host_stats(host: DevHostProcess) -> dict[str, Any]:
 
 
 def run(
-    assets: int, *, light: bool, naive_sample: int, seed: int, keep: Path | None
+    assets: int, *, light: bool, naive_sample: int, seed: int, keep: bool = False
 ) -> dict[str, Any]:
     workspace = Path(tempfile.mkdtemp(prefix="blobsync-bench-"))
     report: dict[str, Any] = {"assets": assets, "profile": "light" if light else "realistic"}
@@ -209,7 +213,9 @@ def run(
         return report
     finally:
         azurite.stop()
-        if keep is None:
+        if keep:
+            print(f"workspace kept: {workspace}", flush=True)
+        else:
             shutil.rmtree(workspace, ignore_errors=True)
 
 
@@ -256,9 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the report here as JSON")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the workspace (logs) and say where"
+    )
     args = parser.parse_args(argv)
     report = run(
-        args.assets, light=args.light, naive_sample=args.naive_sample, seed=args.seed, keep=None
+        args.assets, light=args.light, naive_sample=args.naive_sample, seed=args.seed, keep=args.keep
     )
     print(table(report))
     if args.json:

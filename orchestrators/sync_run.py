@@ -59,7 +59,6 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
         page: ListedPage | None = state["pendingPage"]
         if state["phase"] == "start":
             context.set_custom_status(_status(state, RunStatus.LISTING, totals))
-            yield context.call_activity(names.PREPARE_RUN_ACTIVITY, common)
             page = yield context.call_activity(
                 names.LIST_PAGE_ACTIVITY, _list_input(state, 0, None)
             )

@@ -111,6 +111,9 @@ class Settings:
     sync_pages_per_execution: int
     sync_batches_in_flight: int
     preview_max_blobs: int
+    #: Honour the standard proxy variables for calls to customers' storage. Off when none is set,
+    #: which also spares aiohttp a proxy and ``.netrc`` lookup on every request.
+    use_env_proxies: bool = False
     #: The platform app's home tenant (Azure mode). Tokens are always requested for the
     #: customer's tenant discovered from the storage bearer challenge; this is only the default.
     platform_app_tenant_id: str = "organizations"
@@ -149,7 +152,16 @@ class Settings:
             raise ConfigurationError(
                 "EMULATOR_ACCOUNTS", "emulator mode needs at least one account"
             )
+        proxies = (
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "ALL_PROXY",
+            "https_proxy",
+            "http_proxy",
+            "all_proxy",
+        )
         return cls(
+            use_env_proxies=any(env.get(name) for name in proxies),
             metadata_connection=metadata,
             metadata_table_endpoint=endpoint,
             storage_mode=mode,

@@ -7,7 +7,7 @@ from bench.run import run, table
 
 
 def test_small_benchmark_run_reports_every_measurement() -> None:
-    report = run(200, light=True, naive_sample=40, seed=3, keep=None)
+    report = run(200, light=True, naive_sample=40, seed=3)
 
     first = report["runs"]["firstSync"]["counts"]
     assert first["synced"] + first["skipped"] + first["ignored"] == 200

@@ -197,7 +197,13 @@ class CustomerStorage:
         if not self.knows_account(account):
             return compose_transport(MissingAccountTransport(), policies, owns=True)
         if chosen is None:
-            return compose_transport(RequestsTransport(**timeouts(profile)), policies, owns=True)
+            return compose_transport(
+                RequestsTransport(
+                    use_env_settings=self._settings.use_env_proxies, **timeouts(profile)
+                ),
+                policies,
+                owns=True,
+            )
         return compose_transport(chosen, policies, owns=False)
 
     def _async_transport_for(
@@ -213,7 +219,11 @@ class CustomerStorage:
             return async_compose_transport(AsyncMissingAccountTransport(), policies, owns=True)
         if chosen is None:
             return async_compose_transport(
-                AioHttpTransport(**timeouts(profile)), policies, owns=True
+                AioHttpTransport(
+                    use_env_settings=self._settings.use_env_proxies, **timeouts(profile)
+                ),
+                policies,
+                owns=True,
             )
         return async_compose_transport(chosen, policies, owns=False)
 

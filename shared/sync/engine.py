@@ -1,6 +1,7 @@
 """The bodies of the sync activities, as plain functions taking their collaborators.
 
-- ``prepare_run``: snapshot the connection's stored rows (one table scan per run).
+- ``prepare_run``: snapshot the connection's stored rows (one table scan per run, taken by the
+  first ``list_page`` while it lists).
 - ``list_page``: list one page of the customer's container, compare it with the snapshot and
   stage only new or changed blobs; unchanged blobs cost no read and no write.
 - ``inspect_batch``: inspect a slice of a staged page with ranged reads, charge the quota for
@@ -134,7 +135,11 @@ async def list_page(
     page_size: int,
     container: AsyncContainerClient,
     staging: Staging,
+    snapshot: Callable[[], object] | None = None,
 ) -> ListedPage:
+    """List one page and stage its new or changed blobs. ``snapshot`` (first page only) takes
+    the run's snapshot of stored rows; it runs in a thread while the page is being listed."""
+
     async def fetch() -> tuple[list[Any], str | None]:
         pages: Any = container.list_blobs(
             name_starts_with=prefix or None, results_per_page=page_size
@@ -145,7 +150,12 @@ async def list_page(
             break
         return items, pages.continuation_token
 
-    blobs, next_cursor = await with_retries(fetch)
+    if snapshot is not None:
+        (blobs, next_cursor), _ = await asyncio.gather(
+            with_retries(fetch), asyncio.to_thread(snapshot)
+        )
+    else:
+        blobs, next_cursor = await with_retries(fetch)
     names = [b.name for b in blobs]
     staging.put_listed(run_id, index, names)
     lookup = _SnapshotLookup(staging, run_id).rows_between(names[0], names[-1]) if names else {}
