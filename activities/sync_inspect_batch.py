@@ -9,8 +9,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names
+from shared.errors import DomainError
 from shared.repositories import UsageRepository, month_of
 from shared.sync import engine
+from shared.sync.failures import step_error
 from shared.sync.inspector import inspect_entry
 from shared.sync.model import BatchResult
 from shared.sync.runtime import runtime
@@ -51,4 +53,9 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
 
 @bp.activity_trigger(input_name="payload", activity=names.INSPECT_BATCH_ACTIVITY)
 def sync_inspect_batch(payload: dict[str, Any]) -> BatchResult:
-    return asyncio.run(_inspect(payload))
+    try:
+        return asyncio.run(_inspect(payload))
+    except DomainError:
+        raise
+    except Exception as exc:
+        raise step_error("inspection", exc, emulator=runtime().storage.emulator) from exc

@@ -8,7 +8,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names
+from shared.errors import DomainError
 from shared.sync import engine
+from shared.sync.failures import step_error
 from shared.sync.model import ListedPage, RunStatus
 from shared.sync.runtime import runtime
 
@@ -53,4 +55,9 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
 @bp.activity_trigger(input_name="payload", activity=names.LIST_PAGE_ACTIVITY)
 def sync_list_page(payload: dict[str, Any]) -> ListedPage:
     # A sync function runs on the worker's thread pool; its own loop drives the aio clients.
-    return asyncio.run(_list(payload))
+    try:
+        return asyncio.run(_list(payload))
+    except DomainError:
+        raise
+    except Exception as exc:
+        raise step_error("listing", exc, emulator=runtime().storage.emulator) from exc

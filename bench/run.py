@@ -267,7 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     report = run(
-        args.assets, light=args.light, naive_sample=args.naive_sample, seed=args.seed, keep=args.keep
+        args.assets,
+        light=args.light,
+        naive_sample=args.naive_sample,
+        seed=args.seed,
+        keep=args.keep,
     )
     print(table(report))
     if args.json:

@@ -15,6 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names
+from shared.sync.failures import code_of
 from shared.sync.model import (
     Counters,
     ListedPage,
@@ -115,6 +116,7 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
         return summary
     except Exception as exc:  # an activity failed after its own retries: fail the run clearly
         message = str(exc).split("\n", 1)[0][:500]
+        code = code_of(message)
         if not context.is_replaying:
             _log.warning("sync run %s failed: %s", state["runId"], message)
         summary = yield context.call_activity(
@@ -123,7 +125,7 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
                 **common,
                 "status": RunStatus.FAILED.value,
                 "totals": totals,
-                "error": {"code": "sync_step_failed", "message": message},
+                "error": {"code": code, "message": message},
             },
         )
         context.set_custom_status(_status(state, RunStatus.FAILED, summary["totals"]))

@@ -351,3 +351,23 @@ def test_another_organisation_sees_no_runs_or_assets(
         assert r.status_code == 404, path
         assert r.json()["code"] == "connection_not_found"
     assert api.start_sync(other, conn).status_code == 404
+
+
+def test_a_step_that_keeps_failing_fails_the_run_with_a_code(
+    api: Api, customer_account: EmulatorAccount, unique_name: str
+) -> None:
+    cc = ContainerClient.from_connection_string(customer_account.connection_string, unique_name)
+    cc.create_container()
+    org, conn = connected(api, cc, [("a.jpg", mediagen.jpeg(32, 24))], unique_name)
+    cc.delete_container()  # the customer removed it after connecting
+
+    view = api.sync(org, conn)
+
+    assert view["status"] == "failed"
+    assert view["error"]["code"] == "sync_container_not_found"
+    assert "listing failed" in view["error"]["message"]
+    assert "http" not in view["error"]["message"].lower()  # no URLs in what users see
+    # Not stuck: the connection is free again and the next run starts.
+    cc.create_container()
+    assert api.sync(org, conn)["status"] == "completed"
+    cc.delete_container()
