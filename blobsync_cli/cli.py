@@ -50,6 +50,7 @@ from blobsync_cli.render import (
 __all__ = ["cli", "main", "run"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 #: Width used for tables when the output is not a terminal and COLUMNS is not set (CI logs).
 PIPE_WIDTH = 120
@@ -127,6 +128,17 @@ class Session:
     def emit_json(self, value: Any) -> None:
         click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
+    def show(self, value: T, render: Callable[[Console, T], None]) -> bool:
+        """The tail of most commands: *value* as JSON with ``--json``, else ``render(out, value)``.
+
+        True when it was rendered for a human (so hints may follow).
+        """
+        if self.json:
+            self.emit_json(value)
+            return False
+        render(self.out, value)
+        return True
+
     def command(self, *args: str) -> str:
         """A command line the user can paste (with --base-url when it was given as an option)."""
         words = [self.prog]
@@ -159,6 +171,22 @@ def json_option(fn: F) -> F:
         callback=_set_json,
         help="Print the API's JSON instead of tables (for scripts).",
     )(fn)
+
+
+def session_command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The last decorators of every command: ``--json``, then the :class:`Session` as first
+    parameter."""
+    return json_option(pass_session(fn))
+
+
+def org_argument(fn: F) -> F:
+    """The ``ORG`` argument (as ``org_id``)."""
+    return click.argument("org_id", metavar="ORG")(fn)
+
+
+def org_conn_arguments(fn: F) -> F:
+    """The ``ORG CONN`` arguments (as ``org_id`` and ``connection``)."""
+    return org_argument(click.argument("connection", metavar="CONN")(fn))
 
 
 def _exit(code: ExitCode) -> NoReturn:
@@ -283,7 +311,7 @@ def org() -> None:
 
 
 @org.command("set")
-@click.argument("org_id", metavar="ORG")
+@org_argument
 @click.option(
     "--plan", type=click.Choice(["free", "paid"]), required=True, help="Free plans cannot sync."
 )
@@ -293,42 +321,33 @@ def org() -> None:
     default=None,
     help="Monthly data-row quota (default: the service's setting for a new organisation).",
 )
-@json_option
-@pass_session
+@session_command
 def org_set(session: Session, org_id: str, plan: str, quota: int | None) -> None:
     """Create or update an organisation (admin key in Azure)."""
     result = session.client.put_org(org_id, plan=plan, monthly_quota=quota)
-    if session.json:
-        session.emit_json(result)
-        return
-    render_org(session.out, result)
+    session.show(result, render_org)
 
 
 @org.command("usage")
-@click.argument("org_id", metavar="ORG")
-@json_option
-@pass_session
+@org_argument
+@session_command
 def org_usage(session: Session, org_id: str) -> None:
     """Data rows used this month against the quota."""
     result = session.client.get_usage(org_id)
-    if session.json:
-        session.emit_json(result)
-        return
-    render_usage(session.out, result)
+    session.show(result, render_usage)
 
 
 # -- connections (wizard step 1 and the Connection Manager) ------------------------------------
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
+@org_argument
 @click.option("--dataset", required=True, help="The dataset the assets go to.")
 @click.option("--name", required=True, help="A name for the connection (unique in the dataset).")
 @click.option("--account", required=True, help="Storage account name (3-24 lowercase, digits).")
 @click.option("--container", required=True, help="Container name.")
 @click.option("--prefix", default=None, help="Only blobs under this folder prefix.")
-@json_option
-@pass_session
+@session_command
 def connect(
     session: Session,
     org_id: str,
@@ -347,64 +366,45 @@ def connect(
         container=container,
         prefix=prefix,
     )
-    if session.json:
-        session.emit_json(created)
-        return
-    render_connection_created(session.out, created)
-    conn = str((created.get("connection") or {}).get("id"))
-    session.out.print()
-    session.hint("Then test the connection", "test", org_id, conn)
+    if session.show(created, render_connection_created):
+        conn = str((created.get("connection") or {}).get("id"))
+        session.out.print()
+        session.hint("Then test the connection", "test", org_id, conn)
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
-@json_option
-@pass_session
+@org_conn_arguments
+@session_command
 def setup(session: Session, org_id: str, connection: str) -> None:
     """Wizard steps 2-4 again: service principal, role assignment with its condition, CORS."""
     result = session.client.get_setup(org_id, connection)
-    if session.json:
-        session.emit_json(result)
-        return
-    render_setup(session.out, result)
+    session.show(result, render_setup)
 
 
 @cli.command("list")
-@click.argument("org_id", metavar="ORG")
+@org_argument
 @click.option("--dataset", default=None, help="Only the connections of this dataset.")
-@json_option
-@pass_session
+@session_command
 def list_connections(session: Session, org_id: str, dataset: str | None) -> None:
     """The Connection Manager: every connection of the organisation."""
     result = session.client.list_connections(org_id, dataset=dataset)
-    if session.json:
-        session.emit_json(result)
-        return
-    render_connections(session.out, result)
+    session.show(result, render_connections)
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
-@json_option
-@pass_session
+@org_conn_arguments
+@session_command
 def show(session: Session, org_id: str, connection: str) -> None:
     """One connection: status, asset counts, last test and last sync."""
     result = session.client.get_connection(org_id, connection)
-    if session.json:
-        session.emit_json(result)
-        return
-    render_connection(session.out, result)
+    session.show(result, render_connection)
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
+@org_conn_arguments
 @click.option("--name", default=None, help="New name.")
 @click.option("--prefix", default=None, help="New folder prefix ('' for the whole container).")
-@json_option
-@pass_session
+@session_command
 def update(
     session: Session, org_id: str, connection: str, name: str | None, prefix: str | None
 ) -> None:
@@ -412,18 +412,13 @@ def update(
     if name is None and prefix is None:
         raise click.UsageError("give --name and/or --prefix")
     result = session.client.update_connection(org_id, connection, name=name, prefix=prefix)
-    if session.json:
-        session.emit_json(result)
-        return
-    render_connection(session.out, result)
+    session.show(result, render_connection)
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
+@org_conn_arguments
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@json_option
-@pass_session
+@session_command
 def delete(session: Session, org_id: str, connection: str, yes: bool) -> None:
     """Remove a connection with its asset and run rows (the blobs are not touched)."""
     if not yes:
@@ -443,17 +438,12 @@ def delete(session: Session, org_id: str, connection: str, yes: bool) -> None:
 
 
 @cli.command("test")
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
-@json_option
-@pass_session
+@org_conn_arguments
+@session_command
 def test_connection(session: Session, org_id: str, connection: str) -> None:
     """Wizard step 5: run the diagnostic ladder (exit 4 when a check fails)."""
     report = session.client.test_connection(org_id, connection)
-    if session.json:
-        session.emit_json(report)
-    else:
-        render_test(session.out, report)
+    if session.show(report, render_test):
         if report.get("outcome") != "fail":
             session.hint("Next, preview what a sync would find", "preview", org_id, connection)
         elif report.get("retryable"):
@@ -463,18 +453,13 @@ def test_connection(session: Session, org_id: str, connection: str) -> None:
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
-@json_option
-@pass_session
+@org_conn_arguments
+@session_command
 def preview(session: Session, org_id: str, connection: str) -> None:
     """Wizard step 6: file count by kind, a sample of paths, data rows against the quota."""
     report = session.client.preview(org_id, connection)
-    if session.json:
-        session.emit_json(report)
-        return
-    render_preview(session.out, report)
-    session.hint("Start the sync", "sync", org_id, connection)
+    if session.show(report, render_preview):
+        session.hint("Start the sync", "sync", org_id, connection)
 
 
 # -- syncs ---------------------------------------------------------------------------------------
@@ -527,12 +512,10 @@ _interval_option = click.option(
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
+@org_conn_arguments
 @click.option("--detach", is_flag=True, help="Start the run and return at once.")
 @_interval_option
-@json_option
-@pass_session
+@session_command
 def sync(session: Session, org_id: str, connection: str, detach: bool, interval: float) -> None:
     """Start a sync and follow it with a live progress bar until it ends.
 
@@ -561,13 +544,11 @@ def sync(session: Session, org_id: str, connection: str, detach: bool, interval:
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
+@org_conn_arguments
 @click.argument("run", metavar="[RUN]", required=False)
 @click.option("--follow", "-f", is_flag=True, help="Attach the live progress bar until it ends.")
 @_interval_option
-@json_option
-@pass_session
+@session_command
 def status(
     session: Session,
     org_id: str,
@@ -586,33 +567,23 @@ def status(
         _run_exit(result.status)
         return
     view = session.client.get_sync(org_id, connection, run)
-    if session.json:
-        session.emit_json(view)
-    else:
-        render_run(session.out, view)
+    session.show(view, render_run)
     _run_exit(str(view.get("status")))
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
-@json_option
-@pass_session
+@org_conn_arguments
+@session_command
 def runs(session: Session, org_id: str, connection: str) -> None:
     """Past runs of a connection, newest first."""
     result = session.client.list_syncs(org_id, connection)
-    if session.json:
-        session.emit_json(result)
-        return
-    render_runs(session.out, result)
+    session.show(result, render_runs)
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
+@org_conn_arguments
 @click.argument("run", metavar="[RUN]", required=False)
-@json_option
-@pass_session
+@session_command
 def cancel(session: Session, org_id: str, connection: str, run: str | None) -> None:
     """Stop a run (the running one without RUN); what it synced stays valid."""
     if run is None:
@@ -631,8 +602,7 @@ def cancel(session: Session, org_id: str, connection: str, run: str | None) -> N
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
+@org_conn_arguments
 @click.option("--reason", default=None, help="Only this reason code, e.g. exif_orientation.")
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV (header + one row per file).")
 @click.option(
@@ -642,8 +612,7 @@ def cancel(session: Session, org_id: str, connection: str, run: str | None) -> N
     show_default=True,
     help="Assets per API page (every page is fetched).",
 )
-@json_option
-@pass_session
+@session_command
 def skipped(
     session: Session,
     org_id: str,
@@ -667,11 +636,9 @@ def skipped(
 
 
 @cli.command()
-@click.argument("org_id", metavar="ORG")
-@click.argument("connection", metavar="CONN")
+@org_conn_arguments
 @click.argument("name", metavar="BLOB_NAME")
-@json_option
-@pass_session
+@session_command
 def url(session: Session, org_id: str, connection: str, name: str) -> None:
     """Print a short-lived read-only URL for one blob (it carries a SAS: treat it as a secret)."""
     result = session.client.get_asset_url(org_id, connection, name)
@@ -683,8 +650,7 @@ def url(session: Session, org_id: str, connection: str, name: str) -> None:
 
 
 @cli.command()
-@json_option
-@pass_session
+@session_command
 def health(session: Session) -> None:
     """Is the service up and can it reach its metadata store?"""
     result = session.client.health()

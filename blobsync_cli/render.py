@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import IO, Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.padding import Padding
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from blobsync_cli.errors import ApiError, ServiceUnreachable
@@ -109,6 +109,42 @@ def _kv_table(rows: Iterable[tuple[str, Any]], title: str | None = None) -> Tabl
     for key, value in rows:
         table.add_row(key, value if isinstance(value, Text) else _text(value))
     return table
+
+
+def _table(title: str, *columns: str | Column, **options: Any) -> Table:
+    """A table titled on the left, with these columns (a header, or a :class:`Column`)."""
+    return Table(*columns, title=title, title_justify="left", **options)
+
+
+def _right(*headers: str) -> list[Column]:
+    """Right-aligned columns (figures)."""
+    return [Column(header, justify="right") for header in headers]
+
+
+def _counts(counts: Mapping[str, Any], *keys: str) -> list[Text]:
+    """One cell per counter (0 when absent)."""
+    return [_text(counts.get(key, 0)) for key in keys]
+
+
+def _render_listing(
+    console: Console,
+    listing: Mapping[str, Any],
+    *,
+    empty: str,
+    title: str,
+    columns: Sequence[str | Column],
+    row: Callable[[Mapping[str, Any]], Sequence[RenderableType]],
+) -> None:
+    """A listing's items as a table, one ``row`` each (*title* is formatted with their number);
+    *empty* when there are none."""
+    items = listing.get("items") or []
+    if not items:
+        console.print(empty)
+        return
+    table = _table(title.format(len(items)), *columns)
+    for item in items:
+        table.add_row(*row(item))
+    console.print(table)
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -274,41 +310,53 @@ def render_setup(console: Console, setup: Mapping[str, Any]) -> None:
     )
 
 
+def _connection_row(conn: Mapping[str, Any]) -> list[RenderableType]:
+    counts = conn.get("assetCounts") or {}
+    status = str(conn.get("status") or "")
+    last = conn.get("lastSync") or {}
+    return [
+        _text(conn.get("id"), "bold"),
+        _text(conn.get("name")),
+        _text(conn.get("dataset")),
+        _text(_location(conn)),
+        Text(status, style=_STATE_STYLE.get(status, "")),
+        *_counts(counts, "synced", "skipped"),
+        run_status_text(str(last["status"])) if last else Text("never", style="dim"),
+    ]
+
+
 def render_connections(console: Console, listing: Mapping[str, Any]) -> None:
-    items = listing.get("items") or []
-    if not items:
-        console.print("No connections.")
-        return
-    table = Table(title=f"{len(items)} connection(s)", title_justify="left")
-    for name in ("Id", "Name", "Dataset", "Storage", "Status", "Synced", "Skipped", "Last sync"):
-        table.add_column(name, justify="right" if name in ("Synced", "Skipped") else "left")
-    for conn in items:
-        counts = conn.get("assetCounts") or {}
-        status = str(conn.get("status") or "")
-        last = conn.get("lastSync") or {}
-        table.add_row(
-            _text(conn.get("id"), "bold"),
-            _text(conn.get("name")),
-            _text(conn.get("dataset")),
-            _text(_location(conn)),
-            Text(status, style=_STATE_STYLE.get(status, "")),
-            _text(counts.get("synced", 0)),
-            _text(counts.get("skipped", 0)),
-            run_status_text(str(last["status"])) if last else Text("never", style="dim"),
-        )
-    console.print(table)
+    _render_listing(
+        console,
+        listing,
+        empty="No connections.",
+        title="{} connection(s)",
+        columns=[
+            "Id",
+            "Name",
+            "Dataset",
+            "Storage",
+            "Status",
+            *_right("Synced", "Skipped"),
+            "Last sync",
+        ],
+        row=_connection_row,
+    )
 
 
 # -- wizard: test and preview -----------------------------------------------------------------
 
 
 def render_test(console: Console, report: Mapping[str, Any]) -> None:
-    table = Table(title="Connection test", title_justify="left", show_lines=True)
-    table.add_column("Check", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Code", style="dim")
-    table.add_column("Message", ratio=3)
-    table.add_column("Fix", ratio=3)
+    table = _table(
+        "Connection test",
+        Column("Check", no_wrap=True),
+        Column("Status", no_wrap=True),
+        Column("Code", style="dim"),
+        Column("Message", ratio=3),
+        Column("Fix", ratio=3),
+        show_lines=True,
+    )
     for check in report.get("checks") or []:
         status = check_status_text(str(check.get("status")))
         if check.get("retryable") and check.get("retryAfterSeconds"):
@@ -377,10 +425,7 @@ def render_preview(console: Console, preview: Mapping[str, Any]) -> None:
         console.print(f"[yellow]The scan stopped early ({preview.get('stoppedBy')}).[/yellow]")
     sample = preview.get("sample") or []
     if sample:
-        table = Table(title=f"Sample ({len(sample)} path(s))", title_justify="left")
-        table.add_column("Path")
-        table.add_column("Kind")
-        table.add_column("Size", justify="right")
+        table = _table(f"Sample ({len(sample)} path(s))", "Path", "Kind", *_right("Size"))
         for item in sample:
             table.add_row(_text(item.get("name")), _text(item.get("kind")), _size(item.get("size")))
         console.print(table)
@@ -437,9 +482,7 @@ def render_run(console: Console, view: Mapping[str, Any]) -> None:
     console.print(_kv_table(rows, title="Sync run"))
     by_reason = counts.get("skippedByReason") or {}
     if by_reason:
-        table = Table(title="Skipped by reason", title_justify="left")
-        table.add_column("Reason")
-        table.add_column("Files", justify="right")
+        table = _table("Skipped by reason", "Reason", *_right("Files"))
         for reason, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
             table.add_row(_text(reason, "yellow"), _text(n))
         console.print(table)
@@ -451,34 +494,34 @@ def render_run(console: Console, view: Mapping[str, Any]) -> None:
         )
 
 
+def _run_row(run: Mapping[str, Any]) -> list[RenderableType]:
+    counts = run.get("counts") or {}
+    seconds = _seconds_between(run.get("startedAt"), run.get("finishedAt"))
+    return [
+        _text(run.get("runId"), "bold"),
+        run_status_text(str(run.get("status"))),
+        _text(run.get("trigger")),
+        _when(run.get("startedAt")),
+        f"{seconds:.1f}s" if run.get("finishedAt") and seconds is not None else "-",
+        *_counts(counts, "synced", "skipped", "ignored", "unchanged", "removed"),
+    ]
+
+
 def render_runs(console: Console, listing: Mapping[str, Any]) -> None:
-    items = listing.get("items") or []
-    if not items:
-        console.print("No runs yet.")
-        return
-    table = Table(title=f"{len(items)} run(s), newest first", title_justify="left")
-    table.add_column("Run", no_wrap=True)
-    table.add_column("Status")
-    table.add_column("Trigger")
-    table.add_column("Started")
-    table.add_column("Duration", justify="right")
-    for name in ("Synced", "Skipped", "Ignored", "Unchanged", "Removed"):
-        table.add_column(name, justify="right")
-    for run in items:
-        counts = run.get("counts") or {}
-        seconds = _seconds_between(run.get("startedAt"), run.get("finishedAt"))
-        table.add_row(
-            _text(run.get("runId"), "bold"),
-            run_status_text(str(run.get("status"))),
-            _text(run.get("trigger")),
-            _when(run.get("startedAt")),
-            f"{seconds:.1f}s" if run.get("finishedAt") and seconds is not None else "-",
-            *(
-                _text(counts.get(k, 0))
-                for k in ("synced", "skipped", "ignored", "unchanged", "removed")
-            ),
-        )
-    console.print(table)
+    _render_listing(
+        console,
+        listing,
+        empty="No runs yet.",
+        title="{} run(s), newest first",
+        columns=[
+            Column("Run", no_wrap=True),
+            "Status",
+            "Trigger",
+            "Started",
+            *_right("Duration", "Synced", "Skipped", "Ignored", "Unchanged", "Removed"),
+        ],
+        row=_run_row,
+    )
 
 
 # -- the skip report -----------------------------------------------------------------------------
@@ -516,11 +559,13 @@ def render_skipped(console: Console, items: Sequence[Mapping[str, Any]]) -> None
     per_reason = Counter(str(item.get("reason")) for item in items)
     rank = {reason: i for i, (reason, _) in enumerate(per_reason.most_common())}
     ordered = sorted(items, key=lambda a: (rank[str(a.get("reason"))], str(a.get("name"))))
-    table = Table(title=f"Skip report: {len(items)} file(s)", title_justify="left")
-    table.add_column("File", overflow="fold")
-    table.add_column("Format")
-    table.add_column("Reason", style="yellow", no_wrap=True)
-    table.add_column("Detail")
+    table = _table(
+        f"Skip report: {len(items)} file(s)",
+        Column("File", overflow="fold"),
+        "Format",
+        Column("Reason", style="yellow", no_wrap=True),
+        "Detail",
+    )
     for item in ordered:
         table.add_row(
             _text(item.get("name")),

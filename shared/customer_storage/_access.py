@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
@@ -35,6 +35,7 @@ from shared.customer_storage._credentials import (
     STORAGE_SCOPE,
     AsyncTenantPinnedCredential,
     TenantPinnedCredential,
+    TenantSource,
     platform_credential,
     tenant_from_challenge,
 )
@@ -60,6 +61,8 @@ from shared.naming import require_container, require_storage_account
 from shared.settings import Settings, StorageMode
 
 __all__ = ["AccountProbe", "CustomerStorage", "PreflightResult"]
+
+T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity"):
@@ -184,7 +187,35 @@ class CustomerStorage:
         )
         return datetime.fromtimestamp(token.expires_on, UTC)
 
-    # -- transports ----------------------------------------------------------------------------
+    # -- transports and clients ----------------------------------------------------------------
+    # The sync and async flavours choose alike; they differ in the SDK classes they build on.
+    def _inner_transport(
+        self,
+        account: str,
+        profile: RetryProfile,
+        chosen: T | None,
+        missing: Callable[[], T],
+        default: Callable[..., T],
+    ) -> tuple[T, bool]:
+        """The transport under the policies, and whether the client owns it: a stand-in that
+        fails every request for an account the emulator does not serve, else the one passed in
+        (shared, never closed), else a new ``default`` transport with the profile's timeouts."""
+        if not self.knows_account(account):
+            return missing(), True
+        if chosen is None:
+            fresh = default(use_env_settings=self._settings.use_env_proxies, **timeouts(profile))
+            return fresh, True
+        return chosen, False
+
+    def _client_credential(
+        self, account: str, pinned: Callable[[TokenCredential, TenantSource], Any]
+    ) -> Any:
+        """The account's key (emulator mode), else the platform credential pinned to the
+        account's tenant (``pinned`` is the sync or async flavour)."""
+        if self.emulator:
+            return self._key_credential(account)
+        return pinned(self.platform_credential(), lambda: self.tenant_of(account))
+
     def _sync_transport(
         self,
         account: str,
@@ -192,19 +223,15 @@ class CustomerStorage:
         transport: HttpTransport | None,  # type: ignore[type-arg]
         policies: Sequence[Policy] | None,
     ) -> HttpTransport:  # type: ignore[type-arg]
-        chosen = transport or self._transport
+        inner, owns = self._inner_transport(
+            account,
+            profile,
+            transport or self._transport,
+            MissingAccountTransport,
+            RequestsTransport,
+        )
         policies = self._policies if policies is None else tuple(policies)
-        if not self.knows_account(account):
-            return compose_transport(MissingAccountTransport(), policies, owns=True)
-        if chosen is None:
-            return compose_transport(
-                RequestsTransport(
-                    use_env_settings=self._settings.use_env_proxies, **timeouts(profile)
-                ),
-                policies,
-                owns=True,
-            )
-        return compose_transport(chosen, policies, owns=False)
+        return compose_transport(inner, policies, owns=owns)
 
     def _async_transport_for(
         self,
@@ -213,21 +240,47 @@ class CustomerStorage:
         transport: AsyncHttpTransport | None,  # type: ignore[type-arg]
         policies: Sequence[AsyncPolicy] | None,
     ) -> AsyncHttpTransport:  # type: ignore[type-arg]
-        chosen = transport or self._async_transport
+        inner, owns = self._inner_transport(
+            account,
+            profile,
+            transport or self._async_transport,
+            AsyncMissingAccountTransport,
+            AioHttpTransport,
+        )
         policies = self._async_policies if policies is None else tuple(policies)
-        if not self.knows_account(account):
-            return async_compose_transport(AsyncMissingAccountTransport(), policies, owns=True)
-        if chosen is None:
-            return async_compose_transport(
-                AioHttpTransport(
-                    use_env_settings=self._settings.use_env_proxies, **timeouts(profile)
-                ),
-                policies,
-                owns=True,
-            )
-        return async_compose_transport(chosen, policies, owns=False)
+        return async_compose_transport(inner, policies, owns=owns)
 
-    # -- clients -------------------------------------------------------------------------------
+    def _client_options(
+        self,
+        account: str,
+        profile: RetryProfile | None,
+        transport: HttpTransport | None,  # type: ignore[type-arg]
+        policies: Sequence[Policy] | None,
+    ) -> dict[str, Any]:
+        """Credential, transport and retry policy of a sync client (the sync factories build
+        them before checking the account name, as they always have)."""
+        profile = profile or self._profile
+        return {
+            "credential": self._client_credential(account, TenantPinnedCredential),
+            "transport": self._sync_transport(account, profile, transport, policies),
+            "retry_policy": retry_policy(profile),
+        }
+
+    def _async_client_options(
+        self,
+        account: str,
+        profile: RetryProfile | None,
+        transport: AsyncHttpTransport | None,  # type: ignore[type-arg]
+        policies: Sequence[AsyncPolicy] | None,
+    ) -> dict[str, Any]:
+        """Credential, transport and retry policy of an async client."""
+        profile = profile or self._profile
+        return {
+            "credential": self._client_credential(account, AsyncTenantPinnedCredential),
+            "transport": self._async_transport_for(account, profile, transport, policies),
+            "retry_policy": async_retry_policy(profile),
+        }
+
     def service_client(
         self,
         account: str,
@@ -236,20 +289,8 @@ class CustomerStorage:
         transport: HttpTransport | None = None,  # type: ignore[type-arg]
         per_call_policies: Sequence[Policy] | None = None,
     ) -> BlobServiceClient:
-        profile = profile or self._profile
-        credential: Any
-        if self.emulator:
-            credential = self._key_credential(account)
-        else:
-            credential = TenantPinnedCredential(
-                self.platform_credential(), lambda: self.tenant_of(account)
-            )
-        return BlobServiceClient(
-            self.account_url(account),
-            credential=credential,
-            transport=self._sync_transport(account, profile, transport, per_call_policies),
-            retry_policy=retry_policy(profile),
-        )
+        options = self._client_options(account, profile, transport, per_call_policies)
+        return BlobServiceClient(self.account_url(account), **options)
 
     def container_client(
         self,
@@ -261,21 +302,8 @@ class CustomerStorage:
         per_call_policies: Sequence[Policy] | None = None,
     ) -> ContainerClient:
         require_container(container)
-        profile = profile or self._profile
-        credential: Any
-        if self.emulator:
-            credential = self._key_credential(account)
-        else:
-            credential = TenantPinnedCredential(
-                self.platform_credential(), lambda: self.tenant_of(account)
-            )
-        return ContainerClient(
-            self.account_url(account),
-            container,
-            credential=credential,
-            transport=self._sync_transport(account, profile, transport, per_call_policies),
-            retry_policy=retry_policy(profile),
-        )
+        options = self._client_options(account, profile, transport, per_call_policies)
+        return ContainerClient(self.account_url(account), container, **options)
 
     def async_service_client(
         self,
@@ -285,12 +313,9 @@ class CustomerStorage:
         transport: AsyncHttpTransport | None = None,  # type: ignore[type-arg]
         per_call_policies: Sequence[AsyncPolicy] | None = None,
     ) -> AsyncBlobServiceClient:
-        profile = profile or self._profile
         return AsyncBlobServiceClient(
             self.account_url(account),
-            credential=self._async_credential(account),
-            transport=self._async_transport_for(account, profile, transport, per_call_policies),
-            retry_policy=async_retry_policy(profile),
+            **self._async_client_options(account, profile, transport, per_call_policies),
         )
 
     def async_container_client(
@@ -305,20 +330,10 @@ class CustomerStorage:
         """An ``azure.storage.blob.aio`` container client (use ``async with``); one client
         serves many concurrent reads."""
         require_container(container)
-        profile = profile or self._profile
         return AsyncContainerClient(
             self.account_url(account),
             container,
-            credential=self._async_credential(account),
-            transport=self._async_transport_for(account, profile, transport, per_call_policies),
-            retry_policy=async_retry_policy(profile),
-        )
-
-    def _async_credential(self, account: str) -> Any:
-        if self.emulator:
-            return self._key_credential(account)
-        return AsyncTenantPinnedCredential(
-            self.platform_credential(), lambda: self.tenant_of(account)
+            **self._async_client_options(account, profile, transport, per_call_policies),
         )
 
     # -- anonymous requests: probe and CORS preflight ------------------------------------------

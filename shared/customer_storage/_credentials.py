@@ -14,13 +14,13 @@ import asyncio
 import re
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 
 from shared.customer_storage._errors import TokenRequestError, aad_code_of
+from shared.customer_storage._pipeline import AsyncInert
 from shared.errors import ConfigurationError
 from shared.settings import Settings
 
@@ -138,7 +138,7 @@ class TenantPinnedCredential:
         )
 
 
-class AsyncTenantPinnedCredential:
+class AsyncTenantPinnedCredential(AsyncInert):
     """The async face of the same credential: the sync credential runs in a worker thread, so
     one credential (and its token cache) serves every event loop; tokens are cached for about
     an hour, so the thread hop is rare."""
@@ -162,17 +162,3 @@ class AsyncTenantPinnedCredential:
             enable_cae=enable_cae,
             **kwargs,
         )
-
-    async def close(self) -> None:
-        pass
-
-    async def __aenter__(self) -> AsyncTenantPinnedCredential:
-        return self
-
-    async def __aexit__(
-        self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        pass

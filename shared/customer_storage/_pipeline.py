@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from azure.core.pipeline import AsyncPipeline, Pipeline
 from azure.core.pipeline.policies import (
@@ -28,6 +28,7 @@ from azure.storage.blob.aio import ExponentialRetry as AsyncExponentialRetry
 from shared.customer_storage._errors import AccountNotFoundError, is_account_not_found
 
 __all__ = [
+    "AsyncInert",
     "AsyncMissingAccountTransport",
     "AsyncPolicy",
     "AsyncPolicyTransport",
@@ -82,32 +83,12 @@ def _backoff(shape: _RetryShape, count: int) -> float:
     return max(0.0, random.uniform(backoff - shape.jitter, backoff + shape.jitter))
 
 
-class _ShortRetry(ExponentialRetry):
-    """Storage retry with fractional backoff; a host that does not exist is never retried."""
+class _ShortRetryMixin:
+    """Storage retry with fractional backoff; a host that does not exist is never retried.
 
-    def __init__(self, shape: _RetryShape) -> None:
-        super().__init__(retry_total=shape.total, initial_backoff=0, increment_base=0)
-        self._shape = shape
+    Put before the SDK's sync or async ``ExponentialRetry``, whose ``increment`` it extends."""
 
-    def get_backoff_time(self, settings: dict[str, Any]) -> float:
-        return _backoff(self._shape, int(settings["count"]))
-
-    def increment(
-        self,
-        settings: dict[str, Any],
-        request: Any,
-        response: Any = None,
-        error: Any = None,
-    ) -> bool:
-        if error is not None and is_account_not_found(error):
-            return False
-        return bool(super().increment(settings, request, response, error))
-
-
-class _AsyncShortRetry(AsyncExponentialRetry):
-    def __init__(self, shape: _RetryShape) -> None:
-        super().__init__(retry_total=shape.total, initial_backoff=0, increment_base=0)
-        self._shape = shape
+    _shape: _RetryShape
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
         return _backoff(self._shape, int(settings["count"]))
@@ -121,7 +102,19 @@ class _AsyncShortRetry(AsyncExponentialRetry):
     ) -> bool:
         if error is not None and is_account_not_found(error):
             return False
-        return bool(super().increment(settings, request, response, error))
+        return bool(super().increment(settings, request, response, error))  # type: ignore[misc]
+
+
+class _ShortRetry(_ShortRetryMixin, ExponentialRetry):
+    def __init__(self, shape: _RetryShape) -> None:
+        super().__init__(retry_total=shape.total, initial_backoff=0, increment_base=0)
+        self._shape = shape
+
+
+class _AsyncShortRetry(_ShortRetryMixin, AsyncExponentialRetry):
+    def __init__(self, shape: _RetryShape) -> None:
+        super().__init__(retry_total=shape.total, initial_backoff=0, increment_base=0)
+        self._shape = shape
 
 
 def retry_policy(profile: RetryProfile) -> ExponentialRetry:
@@ -135,24 +128,40 @@ def async_retry_policy(profile: RetryProfile) -> AsyncExponentialRetry:
 # -- transports ---------------------------------------------------------------------------------
 
 
-class PolicyTransport(HttpTransport):  # type: ignore[type-arg]
-    """Runs ``policies`` before ``inner``; closes ``inner`` only when it ``owns`` it."""
+# Who builds a transport closes it: ``with`` on these wrappers neither opens nor closes anything,
+# and a wrapper closes its inner transport only when it ``owns`` it. The sync and async classes
+# mirror each other; they differ only in ``await``.
 
-    def __init__(
+_NO_ACCOUNT = "the storage account does not exist"
+
+
+class _InertTransport(HttpTransport):  # type: ignore[type-arg]
+    """``open``, ``close`` and ``with`` do nothing."""
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
         self,
-        inner: HttpTransport,  # type: ignore[type-arg]
-        policies: Sequence[Policy],
-        *,
-        owns: bool = False,
+        et: type[BaseException] | None = None,
+        ev: BaseException | None = None,
+        tb: TracebackType | None = None,
     ) -> None:
+        pass
+
+
+class _Wrapper(_InertTransport):
+    """Opens and sleeps through ``inner``; closes it only when it ``owns`` it."""
+
+    def __init__(self, inner: HttpTransport, *, owns: bool = False) -> None:  # type: ignore[type-arg]
         self._inner = inner
         self._owns = owns
-        self._pipeline: Pipeline[Any, Any] = Pipeline(
-            transport=_NonClosing(inner), policies=list(policies)
-        )
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        return self._pipeline.run(request, **kwargs).http_response
 
     def open(self) -> None:
         self._inner.open()
@@ -164,46 +173,39 @@ class PolicyTransport(HttpTransport):  # type: ignore[type-arg]
     def sleep(self, duration: float) -> None:
         self._inner.sleep(duration)
 
-    def __enter__(self) -> PolicyTransport:
-        return self
 
-    def __exit__(
+class PolicyTransport(_Wrapper):
+    """Runs ``policies`` before ``inner``; closes ``inner`` only when it ``owns`` it."""
+
+    def __init__(
         self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
+        inner: HttpTransport,  # type: ignore[type-arg]
+        policies: Sequence[Policy],
+        *,
+        owns: bool = False,
     ) -> None:
-        pass
+        super().__init__(inner, owns=owns)
+        self._pipeline: Pipeline[Any, Any] = Pipeline(
+            transport=_NonClosing(inner), policies=list(policies)
+        )
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        return self._pipeline.run(request, **kwargs).http_response
 
 
-class _NonClosing(HttpTransport):  # type: ignore[type-arg]
+class _NonClosing(_Wrapper):
     """A shared transport: clients built on it may close, the transport stays open."""
-
-    def __init__(self, inner: HttpTransport) -> None:  # type: ignore[type-arg]
-        self._inner = inner
 
     def send(self, request: Any, **kwargs: Any) -> Any:
         return self._inner.send(request, **kwargs)
 
-    def open(self) -> None:
-        self._inner.open()
 
-    def close(self) -> None:
-        pass
+class MissingAccountTransport(_InertTransport):
+    """Every request fails as if the account's host name did not resolve (emulator mode, for an
+    account that is not configured)."""
 
-    def sleep(self, duration: float) -> None:
-        self._inner.sleep(duration)
-
-    def __enter__(self) -> _NonClosing:
-        return self
-
-    def __exit__(
-        self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        pass
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        raise AccountNotFoundError(_NO_ACCOUNT)
 
 
 def compose_transport(
@@ -218,22 +220,42 @@ def compose_transport(
     return inner if owns else _NonClosing(inner)
 
 
-class AsyncPolicyTransport(AsyncHttpTransport):  # type: ignore[type-arg]
+class AsyncInert:
+    """An async resource with nothing to close: ``close`` and ``async with`` do nothing."""
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        et: type[BaseException] | None = None,
+        ev: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        pass
+
+
+class _AsyncInertTransport(AsyncInert, AsyncHttpTransport):  # type: ignore[type-arg]
+    """``open``, ``close`` and ``async with`` do nothing."""
+
+    async def open(self) -> None:
+        pass
+
+
+class _AsyncWrapper(_AsyncInertTransport):
+    """Opens and sleeps through ``inner``; closes it only when it ``owns`` it."""
+
     def __init__(
         self,
         inner: AsyncHttpTransport,  # type: ignore[type-arg]
-        policies: Sequence[AsyncPolicy],
         *,
         owns: bool = False,
     ) -> None:
         self._inner = inner
         self._owns = owns
-        self._pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(
-            transport=_AsyncNonClosing(inner), policies=list(policies)
-        )
-
-    async def send(self, request: Any, **kwargs: Any) -> Any:
-        return (await self._pipeline.run(request, **kwargs)).http_response
 
     async def open(self) -> None:
         await self._inner.open()
@@ -245,44 +267,32 @@ class AsyncPolicyTransport(AsyncHttpTransport):  # type: ignore[type-arg]
     async def sleep(self, duration: float) -> None:
         await self._inner.sleep(duration)
 
-    async def __aenter__(self) -> AsyncPolicyTransport:
-        return self
 
-    async def __aexit__(
+class AsyncPolicyTransport(_AsyncWrapper):
+    def __init__(
         self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
+        inner: AsyncHttpTransport,  # type: ignore[type-arg]
+        policies: Sequence[AsyncPolicy],
+        *,
+        owns: bool = False,
     ) -> None:
-        pass
+        super().__init__(inner, owns=owns)
+        self._pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(
+            transport=_AsyncNonClosing(inner), policies=list(policies)
+        )
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        return (await self._pipeline.run(request, **kwargs)).http_response
 
 
-class _AsyncNonClosing(AsyncHttpTransport):  # type: ignore[type-arg]
-    def __init__(self, inner: AsyncHttpTransport) -> None:  # type: ignore[type-arg]
-        self._inner = inner
-
+class _AsyncNonClosing(_AsyncWrapper):
     async def send(self, request: Any, **kwargs: Any) -> Any:
         return await self._inner.send(request, **kwargs)
 
-    async def open(self) -> None:
-        await self._inner.open()
 
-    async def close(self) -> None:
-        pass
-
-    async def sleep(self, duration: float) -> None:
-        await self._inner.sleep(duration)
-
-    async def __aenter__(self) -> _AsyncNonClosing:
-        return self
-
-    async def __aexit__(
-        self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        pass
+class AsyncMissingAccountTransport(_AsyncInertTransport):
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        raise AccountNotFoundError(_NO_ACCOUNT)
 
 
 def async_compose_transport(
@@ -294,50 +304,3 @@ def async_compose_transport(
     if policies:
         return AsyncPolicyTransport(inner, policies, owns=owns)
     return inner if owns else _AsyncNonClosing(inner)
-
-
-class MissingAccountTransport(HttpTransport):  # type: ignore[type-arg]
-    """Every request fails as if the account's host name did not resolve (emulator mode, for an
-    account that is not configured)."""
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        raise AccountNotFoundError("the storage account does not exist")
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> MissingAccountTransport:
-        return self
-
-    def __exit__(
-        self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        pass
-
-
-class AsyncMissingAccountTransport(AsyncHttpTransport):  # type: ignore[type-arg]
-    async def send(self, request: Any, **kwargs: Any) -> Any:
-        raise AccountNotFoundError("the storage account does not exist")
-
-    async def open(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def __aenter__(self) -> AsyncMissingAccountTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        pass
