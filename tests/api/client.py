@@ -1,66 +1,34 @@
-"""In-process HTTP client for ``function_app``: routes a request to the registered function by
-method and route template and calls it like the Functions worker would, then checks the
-response against the OpenAPI contract."""
+"""In-process HTTP client for the app: the dev host's own router and invocation
+(:class:`devhost.testing.InProcessApp`, the same code that serves requests under
+``python -m devhost``), plus a check of every response against the OpenAPI contract."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json as jsonlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-import azure.functions as func
-
+from devhost.azurite import PROJECT_ROOT
+from devhost.testing import InProcessApp
 from tests.api.contract import validate_response
 
-_INDEX: list[tuple[frozenset[str], list[str], Any, str]] | None = None
+
+@lru_cache(maxsize=1)
+def _app() -> InProcessApp:
+    """The app, loaded once per test process (``get_functions()`` may be called only once)."""
+    return InProcessApp(PROJECT_ROOT)
 
 
-def _index() -> list[tuple[frozenset[str], list[str], Any, str]]:
-    """Build the route index once per process: ``get_functions()`` may be called only once."""
-    global _INDEX
-    if _INDEX is None:
-        from function_app import app
-
-        index = []
-        for fn in app.get_functions():
-            trigger = fn.get_trigger()
-            if trigger is None or trigger.get_binding_name() != "httpTrigger":
-                continue
-            methods = frozenset(
-                str(getattr(m, "value", m)).upper() for m in (trigger.methods or ["GET"])
-            )
-            segments = ["api", *str(trigger.route).strip("/").split("/")]
-            index.append((methods, segments, fn, trigger.name))
-        _INDEX = index
-    return _INDEX
-
-
-def _match(method: str, path: str) -> tuple[Any, str, dict[str, str]] | None:
-    parts = path.strip("/").split("/")
-    for methods, segments, fn, trigger_name in _index():
-        if method not in methods:
-            continue
-        params: dict[str, str] = {}
-        if segments and segments[-1].startswith("{*"):
-            if len(parts) < len(segments):
-                continue
-            parts_here = [*parts[: len(segments) - 1], "/".join(parts[len(segments) - 1 :])]
-        else:
-            if len(parts) != len(segments):
-                continue
-            parts_here = parts
-        for want, got in zip(segments, parts_here, strict=True):
-            if want.startswith("{") and want.endswith("}"):
-                params[want.strip("{}*")] = got
-            elif want.lower() != got.lower():
-                break
-        else:
-            return fn, trigger_name, params
-    return None
+def http_routes() -> list[tuple[frozenset[str], str]]:
+    """(methods, route template) of every HTTP function the app registers."""
+    routes = []
+    for fn in _app().index.http_functions:
+        assert fn.http is not None
+        routes.append((fn.http.methods or frozenset({"GET"}), fn.http.route))
+    return routes
 
 
 @dataclass(frozen=True)
@@ -96,31 +64,15 @@ class ApiClient:
     ) -> ApiResponse:
         method = method.upper()
         split = urlsplit(url)
-        found = _match(method, split.path)
-        if found is None:
-            raise AssertionError(f"no function serves {method} {split.path}")
-        fn, trigger_name, route_params = found
-        all_headers = {k.lower(): v for k, v in (headers or {}).items()}
-        if json is not None:
-            body = jsonlib.dumps(json).encode()
-            all_headers.setdefault("content-type", "application/json")
-        req = func.HttpRequest(
-            method=method,
-            url=f"http://localhost{split.path}" + (f"?{split.query}" if split.query else ""),
-            headers=all_headers,
-            params=dict(parse_qsl(split.query, keep_blank_values=True)),
-            route_params=route_params,
-            body=body or b"",
+        result = _app().call(
+            method,
+            url,
+            headers={k.lower(): v for k, v in (headers or {}).items()},
+            body=body,
+            json_body=json,
         )
-        result = fn.get_user_function()(**{trigger_name: req})
-        if inspect.isawaitable(result):
-            result = asyncio.run(result)  # type: ignore[arg-type]
-        assert isinstance(result, func.HttpResponse)
-        response_headers = {k.lower(): v for k, v in result.headers.items()}
-        if result.mimetype:
-            charset = f"; charset={result.charset}" if result.charset else ""
-            response_headers["content-type"] = result.mimetype + charset
-        response = ApiResponse(result.status_code, response_headers, result.get_body() or b"")
+        response_headers = {k.lower(): v for k, v in result.headers}
+        response = ApiResponse(result.status, response_headers, result.body)
         if validate:
             validate_response(
                 method, split.path, response.status, response.content_type, response.body
