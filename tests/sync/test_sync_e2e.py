@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import httpx
 import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import ContainerClient
@@ -371,3 +372,28 @@ def test_a_step_that_keeps_failing_fails_the_run_with_a_code(
     cc.create_container()
     assert api.sync(org, conn)["status"] == "completed"
     cc.delete_container()
+
+
+def test_asset_url_reads_that_blob_only(
+    api: Api, container: ContainerClient, unique_name: str
+) -> None:
+    data = mediagen.jpeg(48, 32, seed=5)
+    org, conn = connected(
+        api, container, [("photos/a b#1.jpg", data), ("photos/other.jpg", data[:-1])], unique_name
+    )
+    assert api.sync(org, conn)["status"] == "completed"
+    asset = next(a for a in api.assets(org, conn) if a["name"] == "photos/a b#1.jpg")
+
+    r = api.http.get(f"/api/orgs/{org}/connections/{conn}/assets/{asset['id']}/url")
+
+    assert r.status_code == 200, r.text
+    url = r.json()["url"]
+    assert "sp=r" in url  # read-only
+    assert httpx.get(url).content == data
+    # The signature covers this blob only: swapping the name is refused.
+    other = url.replace("a%20b%231.jpg", "other.jpg")
+    assert other != url
+    assert httpx.get(other).status_code == 403
+    missing = api.http.get(f"/api/orgs/{org}/connections/{conn}/assets/bm9wZQ/url")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "asset_not_found"
