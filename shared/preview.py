@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from typing import Protocol, TypedDict
 
 from azure.core.exceptions import AzureError
@@ -27,6 +26,8 @@ from shared.customer_storage import (
     classify_error,
 )
 from shared.errors import ConflictError, UpstreamError
+from shared.inspection.formats import claimed_kind
+from shared.inspection.model import Kind
 from shared.naming import require_connection_id
 from shared.repositories._common import iso, utcnow
 from shared.repositories.connections import ConnectionRepository, ConnectionState
@@ -35,8 +36,6 @@ from shared.repositories.usage import UsageRepository, month_of
 from shared.settings import Settings
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
-    "VIDEO_EXTENSIONS",
     "MediaKind",
     "PreviewReport",
     "ScanResult",
@@ -45,35 +44,17 @@ __all__ = [
     "scan_listing",
 ]
 
-#: Image formats the sync inspects (Pillow opens them).
-IMAGE_EXTENSIONS = frozenset(
-    {"jpg", "jpeg", "jpe", "jfif", "png", "bmp", "dib", "tif", "tiff", "webp"}
-)
-#: Video containers the sync inspects.
-VIDEO_EXTENSIONS = frozenset(
-    {"mp4", "m4v", "mov", "avi", "webm", "mkv", "flv", "ogg", "ogv", "3gp", "asf", "wmv"}
-)
 FIRST_SAMPLE = 10
 SPREAD_SAMPLE = 10
 
-
-class MediaKind(str, Enum):
-    IMAGE = "image"
-    VIDEO = "video"
-    OTHER = "other"
+#: The preview's kinds are the inspection's (by name: the preview reads no content).
+MediaKind = Kind
 
 
-def kind_of(name: str) -> MediaKind:
-    """The kind a blob name suggests, from its extension (case-insensitive)."""
-    leaf = name.rsplit("/", 1)[-1]
-    if "." not in leaf.strip("."):
-        return MediaKind.OTHER
-    ext = leaf.rsplit(".", 1)[-1].lower()
-    if ext in IMAGE_EXTENSIONS:
-        return MediaKind.IMAGE
-    if ext in VIDEO_EXTENSIONS:
-        return MediaKind.VIDEO
-    return MediaKind.OTHER
+def kind_of(name: str) -> Kind:
+    """The kind a blob name suggests, from its extension (case-insensitive), with the same
+    extension lists the inspection uses for what a blob claims to be."""
+    return claimed_kind(name)
 
 
 class BlobLike(Protocol):

@@ -126,7 +126,7 @@ VIDEO_EXTENSIONS: Final = frozenset(
 
 def _extension(name: str) -> str:
     base = name.rsplit("/", 1)[-1]
-    if "." not in base:
+    if "." not in base.strip("."):  # no dot, or a dot-file such as ".jpg"
         return ""
     return base.rsplit(".", 1)[-1].lower()
 
