@@ -211,6 +211,35 @@ class _Ladder:
             result["details"] = details
         self.results[check] = result
 
+    def add_storage_failure(
+        self,
+        check: CheckId,
+        failure: StorageFailure,
+        action: str,
+        *,
+        details: dict[str, str | int] | None = None,
+    ) -> None:
+        """A failure no more specific rule explains: transient (retry soon) or unexpected."""
+        if failure.retryable:
+            self.add(
+                check,
+                CheckStatus.FAIL,
+                "storage_unavailable",
+                "The storage account is busy or could not be reached.",
+                "Try again in a minute.",
+                retry_after=30,
+                details=details,
+            )
+            return
+        self.add(
+            check,
+            CheckStatus.FAIL,
+            "storage_error",
+            f"{action} failed with HTTP {failure.status} {failure.error_code or ''}".strip() + ".",
+            "Try again; if it persists, contact support with this code.",
+            details=details,
+        )
+
     def skip(self, check: CheckId, blocker: CheckId) -> None:
         self.add(
             check,
@@ -447,23 +476,8 @@ def _list_failure(
             f"No storage account named '{target.account}' answers.",
             "Check the storage account name.",
         )
-    elif failure.retryable:
-        ladder.add(
-            check,
-            CheckStatus.FAIL,
-            "storage_unavailable",
-            "The storage account is busy or could not be reached.",
-            "Try again in a minute.",
-            retry_after=30,
-        )
     else:
-        ladder.add(
-            check,
-            CheckStatus.FAIL,
-            "storage_error",
-            f"Listing failed with HTTP {failure.status} {failure.error_code or ''}".strip() + ".",
-            "Try again; if it persists, contact support with this code.",
-        )
+        ladder.add_storage_failure(check, failure, "Listing")
 
 
 def _role_scope_after_denial(ladder: _Ladder, target: _Target, client: ContainerClient) -> None:
@@ -521,25 +535,9 @@ def _read_blob(
                 propagation=True,
                 details={"blob": blob.name},
             )
-        elif failure.retryable:
-            ladder.add(
-                check,
-                CheckStatus.FAIL,
-                "storage_unavailable",
-                "The storage account is busy or could not be reached.",
-                "Try again in a minute.",
-                retry_after=30,
-            )
         else:
-            ladder.add(
-                check,
-                CheckStatus.FAIL,
-                "storage_error",
-                f"Reading '{blob.name}' failed with HTTP {failure.status} "
-                f"{failure.error_code or ''}".strip()
-                + ".",
-                "Try again; if it persists, contact support with this code.",
-                details={"blob": blob.name},
+            ladder.add_storage_failure(
+                check, failure, f"Reading '{blob.name}'", details={"blob": blob.name}
             )
         return
     ladder.add(
