@@ -15,10 +15,6 @@ bp = df.Blueprint()
 _BASE = "orgs/{org}/connections/{connection}/syncs"
 
 
-def _ids(req: func.HttpRequest) -> tuple[str, str]:
-    return deps.route_ids(req)
-
-
 def _links(req: func.HttpRequest, org: str, connection: str, run: str) -> dict[str, str]:
     base = deps.api_base(req)
     status = f"{base}/orgs/{org}/connections/{connection}/syncs/{run}"
@@ -55,7 +51,7 @@ def _summary(record: RunRecord) -> dict[str, object]:
 async def start_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = _ids(req)
+    org, connection = deps.route_ids(req)
     settings = deps.settings()
     record = await service.start_sync(
         org=org,
@@ -76,7 +72,7 @@ async def start_sync(
 @bp.route(route=_BASE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
 def list_syncs(req: func.HttpRequest) -> func.HttpResponse:
-    org, connection = _ids(req)
+    org, connection = deps.route_ids(req)
     deps.connections().get(org, connection)
     runs = deps.runs().list(connection)
     return json_response({"items": [_summary(r) for r in runs]})
@@ -88,7 +84,7 @@ def list_syncs(req: func.HttpRequest) -> func.HttpResponse:
 async def get_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = _ids(req)
+    org, connection = deps.route_ids(req)
     run = deps.run_id(req)
     row = deps.connections().get(org, connection)
     record = deps.runs().get(connection, run)
@@ -103,7 +99,7 @@ async def get_sync(
 async def cancel_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = _ids(req)
+    org, connection = deps.route_ids(req)
     run = deps.run_id(req)
     deps.connections().get(org, connection)
     record = await service.cancel_sync(

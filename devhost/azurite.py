@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -172,9 +171,6 @@ class Azurite:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-
-    def remove_workspace(self) -> None:
-        shutil.rmtree(self.workspace, ignore_errors=True)
 
     def __enter__(self) -> Azurite:
         return self.start()

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -29,7 +29,6 @@ __all__ = [
     "AssetStatus",
     "AssetsPage",
     "connection_filter",
-    "entity_name",
     "get_asset",
     "mark_removed",
     "query_assets",
@@ -55,10 +54,6 @@ def connection_filter(connection_id: str) -> tuple[str, dict[str, str]]:
         "PartitionKey ge @lo and PartitionKey le @hi",
         {"lo": f"{connection_id}~00", "hi": f"{connection_id}~{BUCKETS - 1:02x}"},
     )
-
-
-def entity_name(entity: Mapping[str, Any]) -> str:
-    return str(entity["name"])
 
 
 def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -59,7 +59,6 @@ _log = logging.getLogger(__name__)
 
 #: Skipped rows that a later sync retries even when the blob did not change.
 RETRY_REASONS = frozenset(r.value for r, g in GUIDES.items() if g.retry_unchanged)
-_FAILURE_SAMPLE = 5
 
 T = TypeVar("T")
 
@@ -285,8 +284,6 @@ async def inspect_batch(
             result["ignored"] += 1
         elif status == "failed":
             result["failed"] += 1
-            if len(result["failures"]) < _FAILURE_SAMPLE:
-                result["failures"].append(f"{item.entry['n'][:200]}: {item.reason}")
         if row is not None:
             row["PartitionKey"] = partition_key(connection_id, item.entry["n"])
             row["RowKey"] = row_key(item.entry["n"])

@@ -88,7 +88,7 @@ class ListedPage(TypedDict):
 
 
 class BatchResult(TypedDict):
-    """What one inspection activity returns: counts only, plus a capped sample of failures."""
+    """What one inspection activity returns: counts only (per-blob outcomes are in the rows)."""
 
     synced: int
     added: int
@@ -99,7 +99,6 @@ class BatchResult(TypedDict):
     bytesRead: int
     requests: int
     dataRows: int
-    failures: list[str]  # at most a few blob names with their error class
 
 
 class SyncState(TypedDict):
@@ -130,7 +129,6 @@ def empty_batch() -> BatchResult:
         bytesRead=0,
         requests=0,
         dataRows=0,
-        failures=[],
     )
 
 

@@ -32,7 +32,6 @@ from shared.sync.runs import RunRecord, RunsRepository, instance_id_for, new_run
 
 __all__ = [
     "DurableClient",
-    "DurableStatus",
     "cancel_sync",
     "last_sync_summary",
     "progress_view",
@@ -43,13 +42,6 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _RUNNING = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
-
-
-class DurableStatus(Protocol):
-    @property
-    def runtime_status(self) -> Any: ...
-    @property
-    def custom_status(self) -> Any: ...
 
 
 class DurableClient(Protocol):

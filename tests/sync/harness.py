@@ -7,7 +7,6 @@ import asyncio
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -162,9 +161,6 @@ class CountingProxy:
             elif last == table or last.startswith(table + "("):
                 count += 1
         return count
-
-    def by_kind(self) -> Counter[str]:
-        return Counter(f"{r.service} {r.method}" for r in self.snapshot())
 
 
 def _check_contract(response: httpx.Response) -> None:

@@ -64,7 +64,6 @@ def test_counters_add_up() -> None:
         bytesRead=1000,
         requests=7,
         dataRows=10,
-        failures=[],
     )
     totals = add_batch(totals, batch)
     totals = add_batch(totals, batch)
