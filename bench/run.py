@@ -16,19 +16,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 import mediagen
 from bench import baselines
 from bench.corpus import blob_plan, build_pool
+from blobsync_cli.client import TERMINAL_STATUSES, BlobSyncClient
 from devhost.azurite import DEV_ACCOUNT, PROJECT_ROOT, Azurite
 from devhost.testing import DevHostProcess
 
 CUSTOMER = "benchcustomer"
 CONTAINER = "dataset"
-TERMINAL = {"completed", "failed", "cancelled"}
 
 
 @dataclass
@@ -80,41 +79,28 @@ async def _delete(connection_string: str, names: list[str]) -> None:
         await asyncio.gather(*(container.delete_blob(n) for n in names))
 
 
-class Service:
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=120)
+def setup_connection(client: BlobSyncClient, org: str) -> str:
+    client.put_org(org, plan="paid", monthly_quota=10**9)
+    created = client.create_connection(
+        org, dataset="bench", name="bench", storage_account=CUSTOMER, container=CONTAINER
+    )
+    return str(created["connection"]["id"])
 
-    def setup(self, org: str) -> str:
-        r = self.http.put(f"/api/orgs/{org}", json={"plan": "paid", "monthlyQuota": 10**9})
-        r.raise_for_status()
-        r = self.http.post(
-            f"/api/orgs/{org}/connections",
-            json={
-                "dataset": "bench",
-                "name": "bench",
-                "storageAccount": CUSTOMER,
-                "container": CONTAINER,
-            },
-        )
-        r.raise_for_status()
-        return str(r.json()["connection"]["id"])
 
-    def sync(self, org: str, conn: str) -> tuple[float, dict[str, Any]]:
-        """Seconds from sending the start request to the run's recorded finish. Polling is
-        slow (0.5 s) so it neither loads the host nor rounds the figure; the finish time is the
-        server's own timestamp (same machine, same clock)."""
-        start = time.time()
-        r = self.http.post(f"/api/orgs/{org}/connections/{conn}/syncs")
-        r.raise_for_status()
-        run = r.json()["runId"]
-        while True:
-            view = self.http.get(f"/api/orgs/{org}/connections/{conn}/syncs/{run}").json()
-            if view["status"] in TERMINAL:
-                if view["status"] != "completed":
-                    raise RuntimeError(f"sync ended {view['status']}: {view['error']}")
-                finished = datetime.fromisoformat(view["finishedAt"]).timestamp()
-                return finished - start, view
-            time.sleep(0.5)
+def timed_sync(client: BlobSyncClient, org: str, conn: str) -> tuple[float, dict[str, Any]]:
+    """Seconds from sending the start request to the run's recorded finish. Polling is slow
+    (0.5 s) so it neither loads the host nor rounds the figure; the finish time is the server's
+    own timestamp (same machine, same clock)."""
+    start = time.time()
+    run = client.start_sync(org, conn)["runId"]
+    while True:
+        view = client.get_sync(org, conn, run)
+        if view["status"] in TERMINAL_STATUSES:
+            if view["status"] != "completed":
+                raise RuntimeError(f"sync ended {view['status']}: {view['error']}")
+            finished = datetime.fromisoformat(view["finishedAt"]).timestamp()
+            return finished - start, view
+        time.sleep(0.5)
 
 
 def _host_stats(host: DevHostProcess) -> dict[str, Any]:
@@ -157,12 +143,12 @@ def run(
         host.start()
         sampler = RssSampler(host.pid)
         sampler.start()
+        client = BlobSyncClient(host.base_url, timeout=120)
         try:
-            service = Service(host.base_url)
-            conn = service.setup("bench-org")
-            first_s, first = service.sync("bench-org", conn)
+            conn = setup_connection(client, "bench-org")
+            first_s, first = timed_sync(client, "bench-org", conn)
             print(f"first sync: {first_s:.1f}s", flush=True)
-            again_s, again = service.sync("bench-org", conn)
+            again_s, again = timed_sync(client, "bench-org", conn)
             print(f"no-change re-sync: {again_s:.1f}s", flush=True)
             # 5 % of the container changes: a third replaced, a third added, a third deleted.
             rng = random.Random(seed + 1)
@@ -177,11 +163,12 @@ def run(
             replacement = [(n, mediagen.jpeg(800, 600, seed=i)) for i, n in enumerate(changed)]
             asyncio.run(_upload(customer.connection_string, replacement + fresh))
             asyncio.run(_delete(customer.connection_string, deleted))
-            delta_s, delta = service.sync("bench-org", conn)
+            delta_s, delta = timed_sync(client, "bench-org", conn)
             print(f"re-sync after 5% changes: {delta_s:.1f}s", flush=True)
             stats = _host_stats(host)
         finally:
             report["peakRssBytes"] = sampler.stop()
+            client.close()
             host.stop()
 
         listing = baselines.raw_listing(customer.connection_string, CONTAINER)

@@ -9,7 +9,6 @@ an error message or a log line). ``transport=`` is the test seam (``httpx.MockTr
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator, Mapping
 from types import TracebackType
@@ -20,19 +19,15 @@ import httpx
 
 from blobsync_cli import __version__
 from blobsync_cli.errors import ApiError, ServiceUnreachable
+from shared.sync.views import asset_id  # the service's own id rule, not a copy
 
-__all__ = ["DEFAULT_BASE_URL", "TERMINAL_STATUSES", "BlobSyncClient", "asset_id"]
+__all__ = ["DEFAULT_BASE_URL", "TERMINAL_STATUSES", "BlobSyncClient"]
 
 #: The dev host's (and ``func start``'s) default address.
 DEFAULT_BASE_URL = "http://127.0.0.1:7071"
 #: Run statuses after which nothing changes any more.
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 KEY_HEADER = "x-functions-key"
-
-
-def asset_id(name: str) -> str:
-    """The id the API uses for a blob name in ``/assets/{asset}/url`` (base64url, unpadded)."""
-    return base64.urlsafe_b64encode(name.encode("utf-8")).decode("ascii").rstrip("=")
 
 
 def _seg(value: str) -> str:
