@@ -197,28 +197,19 @@ async def _video(job: _Inspection, sniffed: Sniffed, claim: Kind) -> Verdict:
     try:
         if fmt in ("mp4", "m4v", "mov", "3gp"):
             return await _iso(job, fmt, claim)
+        facts: matroska.MatroskaFacts | containers.ContainerFacts
         if fmt == "matroska":
             fmt = "mkv"  # until the DocType says webm
-            mkv = await matroska.inspect_matroska(job.src)
-            fmt = matroska.container_format(mkv.doctype)
-            if not mkv.has_video:
-                return _no_video(job, claim, fmt, mkv.has_audio)
-            meta = dict(
-                codec=mkv.codec,
-                pix_fmt=mkv.pix_fmt,
-                width=mkv.width,
-                height=mkv.height,
-                duration=mkv.duration,
-                frame_rate=mkv.frame_rate,
-            )
-            return _accept_video(job, fmt, meta)
-        parse = {
-            "avi": containers.inspect_avi,
-            "flv": containers.inspect_flv,
-            "ogg": containers.inspect_ogg,
-            "asf": containers.inspect_asf,
-        }[fmt]
-        facts = await parse(job.src)
+            facts = await matroska.inspect_matroska(job.src)
+            fmt = matroska.container_format(facts.doctype)
+        else:
+            parse = {
+                "avi": containers.inspect_avi,
+                "flv": containers.inspect_flv,
+                "ogg": containers.inspect_ogg,
+                "asf": containers.inspect_asf,
+            }[fmt]
+            facts = await parse(job.src)
     except Corrupt as exc:
         return job.skip(Kind.VIDEO, Reason.CORRUPT, exc.detail, format=exc.format or fmt)
     if not facts.has_video:
