@@ -10,8 +10,8 @@ import azure.durable_functions as df
 
 from shared import names
 from shared.errors import DomainError
-from shared.repositories import UsageRepository, month_of
-from shared.sync import engine
+from shared.store import UsageRepository, month_of
+from shared.sync import steps
 from shared.sync.failures import step_error
 from shared.sync.inspector import inspect_entry
 from shared.sync.model import BatchResult
@@ -35,7 +35,7 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
         rt.storage.async_container_client(connection.account, connection.container) as cc,
         rt.assets_async() as assets,
     ):
-        return await engine.inspect_batch(
+        return await steps.inspect_batch(
             run_id=payload["runId"],
             connection_id=connection.connection_id,
             ref=payload["ref"],

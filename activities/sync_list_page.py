@@ -9,7 +9,7 @@ import azure.durable_functions as df
 
 from shared import names
 from shared.errors import DomainError
-from shared.sync import engine
+from shared.sync import steps
 from shared.sync.failures import step_error
 from shared.sync.model import ListedPage, RunStatus
 from shared.sync.runtime import runtime
@@ -29,10 +29,10 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             only_if_not_terminal=True,
         )
     async with rt.storage.async_container_client(connection.account, connection.container) as cc:
-        return await engine.list_page(
+        return await steps.list_page(
             snapshot=(
                 (
-                    lambda: engine.prepare_run(
+                    lambda: steps.prepare_run(
                         run_id=payload["runId"],
                         connection_id=connection.connection_id,
                         assets=rt.assets,

@@ -10,7 +10,7 @@ from api import deps
 from api.http import http_boundary, json_response
 from shared.errors import FieldError, NotFoundError, ValidationError
 from shared.reasons import Reason
-from shared.sync.assets import AssetStatus, get_asset, query_assets
+from shared.store.assets import AssetStatus, get_asset, query_assets
 from shared.sync.links import read_url
 from shared.sync.views import asset_name, asset_view
 

@@ -8,7 +8,7 @@ import azure.functions as func
 
 from api import deps
 from api.http import http_boundary, json_response, read_json
-from shared.repositories import connection_manager as manager
+from shared import connections as manager
 
 bp = df.Blueprint()
 

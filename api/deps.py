@@ -9,17 +9,17 @@ from urllib.parse import urlsplit
 import azure.functions as func
 from azure.data.tables import TableClient, TableServiceClient
 
-from shared import metadata_store
 from shared.customer_storage import CustomerStorage
 from shared.errors import FieldError, ValidationError
 from shared.naming import require_connection_id, require_org_id
-from shared.repositories import ConnectionRepository, OrganizationRepository, UsageRepository
-from shared.repositories.cleanup import ASSETS_TABLE, RUNS_TABLE
-from shared.repositories.connections import CONNECTIONS_TABLE
-from shared.repositories.orgs import ORGANIZATIONS_TABLE
-from shared.repositories.usage import USAGE_TABLE
 from shared.settings import Settings
-from shared.sync.runs import RunsRepository
+from shared.store import ConnectionRepository, OrganizationRepository, UsageRepository
+from shared.store import client as metadata_store
+from shared.store.cleanup import ASSETS_TABLE, RUNS_TABLE
+from shared.store.connections import CONNECTIONS_TABLE
+from shared.store.orgs import ORGANIZATIONS_TABLE
+from shared.store.runs import RunsRepository
+from shared.store.usage import USAGE_TABLE
 
 __all__ = [
     "api_base",

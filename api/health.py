@@ -7,8 +7,8 @@ import azure.functions as func
 
 from api import deps
 from api.http import http_boundary, json_response
-from shared import metadata_store
 from shared.settings import Settings
+from shared.store import client as metadata_store
 from shared.version import APP_VERSION
 
 bp = df.Blueprint()

@@ -7,8 +7,8 @@ import azure.functions as func
 
 from api import deps
 from api.http import http_boundary, json_response, read_json
-from shared.repositories.orgs import organization_view, put_organization
-from shared.repositories.usage import usage_report
+from shared.store.orgs import organization_view, put_organization
+from shared.store.usage import usage_report
 
 bp = df.Blueprint()
 

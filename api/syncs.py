@@ -1,4 +1,4 @@
-"""Sync routes: start (202), list, progress, cancel. Thin adapters over ``shared.sync.service``."""
+"""Sync routes: start (202), list, progress, cancel. Thin adapters over ``shared.sync.control``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import azure.functions as func
 
 from api import deps
 from api.http import http_boundary, json_response
-from shared.sync import service
-from shared.sync.runs import RunRecord
+from shared.store.runs import RunRecord
+from shared.sync import control
 
 bp = df.Blueprint()
 
@@ -53,7 +53,7 @@ async def start_sync(
 ) -> func.HttpResponse:
     org, connection = deps.route_ids(req)
     settings = deps.settings()
-    record = await service.start_sync(
+    record = await control.start_sync(
         org=org,
         connection_id=connection,
         client=client,
@@ -88,7 +88,7 @@ async def get_sync(
     run = deps.run_id(req)
     row = deps.connections().get(org, connection)
     record = deps.runs().get(connection, run)
-    view = await service.progress_view(connection=row, record=record, client=client)
+    view = await control.progress_view(connection=row, record=record, client=client)
     view.update(_links(req, org, connection, run))
     return json_response(view, headers={"Cache-Control": "no-store"})
 
@@ -102,7 +102,7 @@ async def cancel_sync(
     org, connection = deps.route_ids(req)
     run = deps.run_id(req)
     deps.connections().get(org, connection)
-    record = await service.cancel_sync(
+    record = await control.cancel_sync(
         org=org,
         connection_id=connection,
         run_id=run,

@@ -10,16 +10,16 @@ from functools import cached_property, lru_cache
 from azure.data.tables import TableClient
 from azure.data.tables.aio import TableClient as AsyncTableClient
 
-from shared import metadata_store
 from shared.customer_storage import CustomerStorage
-from shared.repositories import ConnectionRepository, OrganizationRepository
-from shared.repositories.connections import CONNECTIONS_TABLE
-from shared.repositories.orgs import ORGANIZATIONS_TABLE
-from shared.repositories.usage import USAGE_TABLE
 from shared.settings import Settings
-from shared.sync.assets import ASSETS_TABLE
-from shared.sync.runs import RUNS_TABLE, RunsRepository
-from shared.sync.staging import Staging
+from shared.store import ConnectionRepository, OrganizationRepository
+from shared.store import client as metadata_store
+from shared.store.assets import ASSETS_TABLE
+from shared.store.connections import CONNECTIONS_TABLE
+from shared.store.orgs import ORGANIZATIONS_TABLE
+from shared.store.runs import RUNS_TABLE, RunsRepository
+from shared.store.staging import Staging
+from shared.store.usage import USAGE_TABLE
 
 __all__ = ["SyncRuntime", "runtime"]
 

@@ -22,7 +22,7 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.data.tables.aio import TableClient as AsyncTableClient
 
 from shared.asset_keys import BUCKETS, partition_key, row_key
-from shared.sync.staging import SnapshotRow
+from shared.store.staging import SnapshotRow
 
 __all__ = [
     "ASSETS_TABLE",

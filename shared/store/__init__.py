@@ -4,8 +4,8 @@ clean-up of a removed connection's rows. Repositories take a ``TableClient``; th
 
 from __future__ import annotations
 
-from shared.repositories.cleanup import DeletedRows, delete_connection_rows
-from shared.repositories.connections import (
+from shared.store.cleanup import DeletedRows, delete_connection_rows
+from shared.store.connections import (
     CONNECTIONS_TABLE,
     PROVIDER,
     AssetCounts,
@@ -13,13 +13,13 @@ from shared.repositories.connections import (
     ConnectionRepository,
     ConnectionState,
 )
-from shared.repositories.orgs import (
+from shared.store.orgs import (
     ORGANIZATIONS_TABLE,
     Organization,
     OrganizationRepository,
     Plan,
 )
-from shared.repositories.usage import (
+from shared.store.usage import (
     USAGE_TABLE,
     USED_FIELD,
     UsageRepository,

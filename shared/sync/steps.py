@@ -34,12 +34,12 @@ from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
 from shared.reasons import GUIDES, Reason
-from shared.repositories import ConnectionRepository
-from shared.sync.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
+from shared.store import ConnectionRepository
+from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
+from shared.store.runs import RunsRepository
+from shared.store.staging import SnapshotRow, StagedEntry, Staging
+from shared.sync.control import last_sync_summary, release_connection
 from shared.sync.model import BatchResult, Counters, ListedPage, RunStatus, empty_batch
-from shared.sync.runs import RunsRepository
-from shared.sync.service import last_sync_summary, release_connection
-from shared.sync.staging import SnapshotRow, StagedEntry, Staging
 
 __all__ = [
     "RETRY_REASONS",

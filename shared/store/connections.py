@@ -36,7 +36,7 @@ from azure.data.tables import (
 
 from shared.errors import ConflictError, NotFoundError
 from shared.naming import connection_name_key
-from shared.repositories._common import as_datetime, as_int, json_object, utcnow
+from shared.store._common import as_datetime, as_int, json_object, utcnow
 
 __all__ = [
     "CONNECTIONS_TABLE",

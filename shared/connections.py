@@ -26,17 +26,17 @@ from shared.naming import (
     new_connection_id,
     require_connection_id,
 )
-from shared.repositories._common import iso, utcnow
-from shared.repositories.cleanup import DeletedRows, delete_connection_rows
-from shared.repositories.connections import (
+from shared.settings import Settings
+from shared.setup_instructions import SetupInstructions, build_setup_instructions
+from shared.store._common import iso, utcnow
+from shared.store.cleanup import DeletedRows, delete_connection_rows
+from shared.store.connections import (
     PROVIDER,
     Connection,
     ConnectionRepository,
     ConnectionState,
 )
-from shared.repositories.orgs import OrganizationRepository
-from shared.settings import Settings
-from shared.setup_instructions import SetupInstructions, build_setup_instructions
+from shared.store.orgs import OrganizationRepository
 
 __all__ = [
     "AssetCountsWire",

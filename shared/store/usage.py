@@ -27,8 +27,8 @@ from azure.data.tables import (
 )
 
 from shared.errors import ServiceUnavailableError
-from shared.repositories._common import as_int
-from shared.repositories.orgs import OrganizationRepository
+from shared.store._common import as_int
+from shared.store.orgs import OrganizationRepository
 
 __all__ = [
     "USAGE_TABLE",

@@ -20,15 +20,15 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared import names
 from shared.errors import ConflictError, NotFoundError
-from shared.repositories import (
+from shared.settings import Settings
+from shared.store import (
     Connection,
     ConnectionRepository,
     ConnectionState,
     OrganizationRepository,
 )
-from shared.settings import Settings
+from shared.store.runs import RunRecord, RunsRepository, instance_id_for, new_run_id
 from shared.sync.model import Counters, RunStatus, SyncState, empty_counters, percent
-from shared.sync.runs import RunRecord, RunsRepository, instance_id_for, new_run_id
 
 __all__ = [
     "DurableClient",
