@@ -12,13 +12,13 @@ from shared.errors import DomainError
 from shared.sync import steps
 from shared.sync.failures import step_error
 from shared.sync.model import ListedPage, RunStatus
-from shared.sync.runtime import runtime
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
 
 async def _list(payload: dict[str, Any]) -> ListedPage:
-    rt = runtime()
+    rt = wiring()
     connection = rt.connections.get(payload["org"], payload["connectionId"])
     first = int(payload["index"]) == 0
     if first:  # the run's first step: it is listing now
@@ -60,4 +60,4 @@ def sync_list_page(payload: dict[str, Any]) -> ListedPage:
     except DomainError:
         raise
     except Exception as exc:
-        raise step_error("listing", exc, emulator=runtime().storage.emulator) from exc
+        raise step_error("listing", exc, emulator=wiring().storage.emulator) from exc

@@ -5,17 +5,16 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
 from api.http import http_boundary, json_response
-from shared.settings import Settings
-from shared.store import client as metadata_store
+from shared.store import Store
 from shared.version import APP_VERSION
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
 
-def health(*, settings: Settings) -> tuple[int, dict[str, object]]:
-    reachable = metadata_store.ping(settings)
+def health(*, store: Store) -> tuple[int, dict[str, object]]:
+    reachable = store.ping()
     body: dict[str, object] = {
         "status": "ok" if reachable else "degraded",
         "version": APP_VERSION,
@@ -27,5 +26,5 @@ def health(*, settings: Settings) -> tuple[int, dict[str, object]]:
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_boundary
 def get_health(req: func.HttpRequest) -> func.HttpResponse:
-    status, body = health(settings=deps.settings())
+    status, body = health(store=wiring().store)
     return json_response(body, status=status, headers={"Cache-Control": "no-store"})

@@ -8,9 +8,9 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from api import deps
 from api.health import get_health
 from devhost.azurite import EmulatorAccount, free_port
+from shared import wiring
 from shared.version import APP_VERSION
 
 SAMPLE = json.loads(
@@ -28,9 +28,9 @@ def call() -> tuple[int, dict[str, object]]:
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for key, value in SAMPLE["Values"].items():
         monkeypatch.setenv(key, value)
-    deps.reset()
+    wiring.reset()
     yield monkeypatch
-    deps.reset()
+    wiring.reset()
 
 
 def test_health_with_a_live_metadata_store(

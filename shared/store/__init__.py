@@ -1,12 +1,14 @@
-"""Table repositories of the metadata store: organisations, monthly usage, connections, and the
-clean-up of a removed connection's rows. Repositories take a ``TableClient``; the use cases in
-``connection_manager`` take repositories as keyword arguments."""
+"""Every adapter of the platform's metadata account: :class:`Store` (the account's clients, one
+credential, tables and the staging container created on first use), the table names
+(:mod:`shared.store.tables`) and one repository per table (organisations, monthly usage,
+connections, runs, assets) plus the staging container. Use cases take repositories as keyword
+arguments; :mod:`shared.wiring` builds them once per worker process."""
 
 from __future__ import annotations
 
 from shared.store.cleanup import DeletedRows, delete_connection_rows
+from shared.store.client import Store
 from shared.store.connections import (
-    CONNECTIONS_TABLE,
     PROVIDER,
     AssetCounts,
     Connection,
@@ -14,13 +16,11 @@ from shared.store.connections import (
     ConnectionState,
 )
 from shared.store.orgs import (
-    ORGANIZATIONS_TABLE,
     Organization,
     OrganizationRepository,
     Plan,
 )
 from shared.store.usage import (
-    USAGE_TABLE,
     USED_FIELD,
     UsageRepository,
     UsageSnapshot,
@@ -28,10 +28,7 @@ from shared.store.usage import (
 )
 
 __all__ = [
-    "CONNECTIONS_TABLE",
-    "ORGANIZATIONS_TABLE",
     "PROVIDER",
-    "USAGE_TABLE",
     "USED_FIELD",
     "AssetCounts",
     "Connection",
@@ -41,6 +38,7 @@ __all__ = [
     "Organization",
     "OrganizationRepository",
     "Plan",
+    "Store",
     "UsageRepository",
     "UsageSnapshot",
     "delete_connection_rows",

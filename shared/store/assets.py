@@ -25,7 +25,6 @@ from shared.asset_keys import BUCKETS, partition_key, row_key
 from shared.store.staging import SnapshotRow
 
 __all__ = [
-    "ASSETS_TABLE",
     "AssetStatus",
     "AssetsPage",
     "connection_filter",
@@ -36,7 +35,6 @@ __all__ = [
     "upsert_rows",
 ]
 
-ASSETS_TABLE = "Assets"
 _MAX_BATCH = 100
 _MAX_BATCH_BYTES = 3 * 1024 * 1024  # under the 4 MiB transaction limit, with headroom
 

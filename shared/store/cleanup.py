@@ -13,10 +13,8 @@ from azure.data.tables import TableClient, TableTransactionError
 
 from shared.asset_keys import partitions_of
 
-__all__ = ["ASSETS_TABLE", "BATCH_LIMIT", "RUNS_TABLE", "DeletedRows", "delete_connection_rows"]
+__all__ = ["BATCH_LIMIT", "DeletedRows", "delete_connection_rows"]
 
-ASSETS_TABLE = "Assets"
-RUNS_TABLE = "SyncRuns"
 #: Entity-group transactions hold at most 100 entities (Azurite breaks on 101).
 BATCH_LIMIT = 100
 

@@ -1,59 +1,173 @@
-"""Access to the platform's metadata store (Azure Tables): one cached service client per
-settings, the table names, and a cheap liveness probe."""
+"""The platform's metadata account: one :class:`Store` per worker process holding the account's
+clients (tables and the ``sync-staging`` container) and a single credential, created lazily,
+checked once, and closed cleanly.
+
+Two ways to reach the account, chosen by the settings:
+
+- a connection string (``METADATA_STORAGE_CONNECTION``, or ``AzureWebJobsStorage``): Azurite
+  locally and in tests;
+- identity-based (``METADATA_STORAGE__tableServiceUri`` / ``__blobServiceUri``, with
+  ``__credential=managedidentity`` and optionally ``__clientId`` for a user-assigned identity):
+  Azure, with no key in any setting.
+
+Async table clients are bound to the event loop that uses them (activities run their own loop),
+so they are made per use; with a managed identity they all share the store's one synchronous
+credential (its token cache included) through a small async adapter.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from functools import lru_cache
+import threading
+from collections.abc import AsyncIterator
+from functools import cached_property
+from types import TracebackType
+from typing import Any
 
-from azure.core.exceptions import AzureError
-from azure.data.tables import TableServiceClient
+from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.data.tables import TableClient, TableServiceClient
 from azure.data.tables.aio import TableClient as AsyncTableClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.settings import Settings
+from shared.store.tables import ALL_TABLES, STAGING_CONTAINER
 
-__all__ = ["TABLES", "async_table_client", "ensure_tables", "ping", "table_service"]
+__all__ = ["Store"]
 
 _log = logging.getLogger(__name__)
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
-#: Every table the service owns in the metadata account.
-TABLES = ("Organizations", "Usage", "Connections", "Assets", "SyncRuns", "StagedPages")
+
+class _AsyncCredential:
+    """An ``AsyncTokenCredential`` over the store's synchronous credential: one token cache for
+    every event loop; the (rare) token request runs off the loop in a thread."""
+
+    def __init__(self, credential: TokenCredential) -> None:
+        self._credential = credential
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
+
+    async def close(self) -> None:
+        """The store owns and closes the wrapped credential."""
+
+    async def __aenter__(self) -> _AsyncCredential:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
 
 
-@lru_cache(maxsize=8)
-def table_service(settings: Settings) -> TableServiceClient:
-    """The metadata store's service client (connection string, or endpoint + managed identity)."""
-    if settings.metadata_connection:
-        return TableServiceClient.from_connection_string(settings.metadata_connection)
-    from azure.identity import DefaultAzureCredential
+class Store:
+    """The metadata account's clients, built from the settings on first use."""
 
-    return TableServiceClient(settings.metadata_table_endpoint, credential=DefaultAzureCredential())
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._tables: dict[str, TableClient] = {}
+        self._ensured = False
 
+    # -- credential ---------------------------------------------------------------------------
+    @cached_property
+    def _credential(self) -> TokenCredential | None:
+        """None with a connection string; else the app's managed identity (or, off Azure, the
+        developer's login through ``DefaultAzureCredential``)."""
+        if self._settings.metadata_connection:
+            return None
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-def async_table_client(settings: Settings, table: str) -> AsyncTableClient:
-    """An aio client for one table; create it inside the event loop that uses it."""
-    if settings.metadata_connection:
-        return AsyncTableClient.from_connection_string(settings.metadata_connection, table)
-    from azure.identity.aio import DefaultAzureCredential
+        client_id = self._settings.metadata_client_id
+        if self._settings.metadata_credential == "managedidentity":
+            return ManagedIdentityCredential(client_id=client_id or None)
+        return DefaultAzureCredential(managed_identity_client_id=client_id or None)
 
-    return AsyncTableClient(
-        settings.metadata_table_endpoint, table, credential=DefaultAzureCredential()
-    )
+    # -- clients ------------------------------------------------------------------------------
+    @cached_property
+    def table_service(self) -> TableServiceClient:
+        settings = self._settings
+        if settings.metadata_connection:
+            return TableServiceClient.from_connection_string(settings.metadata_connection)
+        assert self._credential is not None
+        return TableServiceClient(settings.metadata_table_uri, credential=self._credential)
 
+    @cached_property
+    def _blob_service(self) -> BlobServiceClient:
+        settings = self._settings
+        if settings.metadata_connection:
+            return BlobServiceClient.from_connection_string(settings.metadata_connection)
+        assert self._credential is not None
+        return BlobServiceClient(settings.metadata_blob_uri, credential=self._credential)
 
-def ensure_tables(settings: Settings) -> None:
-    """Create the service's tables if they are missing (idempotent)."""
-    service = table_service(settings)
-    for name in TABLES:
-        service.create_table_if_not_exists(name)
+    def ensure(self) -> None:
+        """Create the service's tables and the staging container if missing (once per process)."""
+        with self._lock:
+            if self._ensured:
+                return
+            for name in ALL_TABLES:
+                self.table_service.create_table_if_not_exists(name)
+            with contextlib.suppress(ResourceExistsError):
+                self._blob_service.get_container_client(STAGING_CONTAINER).create_container()
+            self._ensured = True
 
+    def table(self, name: str) -> TableClient:
+        """A blocking client for one of :data:`~shared.store.tables.ALL_TABLES` (cached)."""
+        self.ensure()
+        with self._lock:
+            client = self._tables.get(name)
+            if client is None:
+                client = self._tables[name] = self.table_service.get_table_client(name)
+            return client
 
-def ping(settings: Settings) -> bool:
-    """True when the metadata store answers a minimal query."""
-    try:
-        next(iter(table_service(settings).list_tables(results_per_page=1)), None)
-    except AzureError as exc:
-        _log.warning("metadata store did not answer: %s", type(exc).__name__)
-        return False
-    return True
+    @contextlib.asynccontextmanager
+    async def async_table(self, name: str) -> AsyncIterator[AsyncTableClient]:
+        """An aio client for one table, for the current event loop; closed on exit."""
+        self.ensure()
+        settings = self._settings
+        if settings.metadata_connection:
+            client = AsyncTableClient.from_connection_string(settings.metadata_connection, name)
+        else:
+            assert self._credential is not None
+            client = AsyncTableClient(
+                settings.metadata_table_uri,
+                name,
+                credential=_AsyncCredential(self._credential),  # type: ignore[arg-type]
+            )
+        async with client:
+            yield client
+
+    def staging_container(self) -> ContainerClient:
+        self.ensure()
+        return self._blob_service.get_container_client(STAGING_CONTAINER)
+
+    # -- health and lifetime ----------------------------------------------------------------
+    def ping(self) -> bool:
+        """True when the metadata store answers a minimal query."""
+        try:
+            next(iter(self.table_service.list_tables(results_per_page=1)), None)
+        except AzureError as exc:
+            _log.warning("metadata store did not answer: %s", type(exc).__name__)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every client and the credential (idempotent)."""
+        with self._lock:
+            for client in self._tables.values():
+                client.close()
+            self._tables.clear()
+            for name in ("table_service", "_blob_service"):
+                client = self.__dict__.pop(name, None)
+                if client is not None:
+                    client.close()
+            credential = self.__dict__.pop("_credential", None)
+            if credential is not None and hasattr(credential, "close"):
+                credential.close()
+            self._ensured = False

@@ -39,7 +39,6 @@ from shared.naming import connection_name_key
 from shared.store._common import as_datetime, as_int, json_object, utcnow
 
 __all__ = [
-    "CONNECTIONS_TABLE",
     "PROVIDER",
     "AssetCounts",
     "Connection",
@@ -47,7 +46,6 @@ __all__ = [
     "ConnectionState",
 ]
 
-CONNECTIONS_TABLE = "Connections"
 PROVIDER = "azure_blob"
 _KIND_CONNECTION = "connection"
 _KIND_NAME = "name"

@@ -17,7 +17,6 @@ from shared.store._common import as_datetime, as_int, iso, utcnow
 
 __all__ = [
     "MAX_MONTHLY_QUOTA",
-    "ORGANIZATIONS_TABLE",
     "Organization",
     "OrganizationRepository",
     "OrganizationWire",
@@ -26,7 +25,6 @@ __all__ = [
     "put_organization",
 ]
 
-ORGANIZATIONS_TABLE = "Organizations"
 _ROW = "org"
 MAX_MONTHLY_QUOTA = 10**12
 

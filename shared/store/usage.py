@@ -31,7 +31,6 @@ from shared.store._common import as_int
 from shared.store.orgs import OrganizationRepository
 
 __all__ = [
-    "USAGE_TABLE",
     "USED_FIELD",
     "UsageRepository",
     "UsageSnapshot",
@@ -40,7 +39,6 @@ __all__ = [
     "usage_report",
 ]
 
-USAGE_TABLE = "Usage"
 USED_FIELD = "rowsUsed"
 
 

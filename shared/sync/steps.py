@@ -248,7 +248,10 @@ async def inspect_batch(
         i for i in inspected if i.status == "synced" and i.entry["p"] != AssetStatus.SYNCED.value
     ]
     costs = [rows_per_kind.get(i.kind, 0) for i in new_assets]
-    granted = charge(key=f"{run_id}~{ref.rsplit('/', 1)[-1]}~{start}", costs=costs)
+    # The usage row is a blocking ETag loop with back-off: keep it off the event loop.
+    granted = await asyncio.to_thread(
+        charge, key=f"{run_id}~{ref.rsplit('/', 1)[-1]}~{start}", costs=costs
+    )
     budget = granted
     now = datetime.now(UTC)
     result = empty_batch()
