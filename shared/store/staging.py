@@ -16,6 +16,8 @@ from typing import Any, TypedDict
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from shared.store._common import chunked
+
 __all__ = ["SnapshotRow", "StagedEntry", "Staging"]
 
 _log = logging.getLogger(__name__)
@@ -63,8 +65,8 @@ class Staging:
 
     def delete_run(self, run_id: str) -> int:
         names = [b for b in self._container.list_blob_names(name_starts_with=f"{run_id}/")]
-        for start in range(0, len(names), 256):
-            self._container.delete_blobs(*names[start : start + 256])
+        for part in chunked(names, 256):  # a blob batch holds at most 256 sub-requests
+            self._container.delete_blobs(*part)
         return len(names)
 
     # -- pages ------------------------------------------------------------------------------
@@ -96,8 +98,7 @@ class Staging:
         """Store rows sorted by name in chunks, with an index of each chunk's first name."""
         rows.sort(key=lambda r: r["n"])
         firsts: list[str] = []
-        for k, start in enumerate(range(0, len(rows), chunk)):
-            part = rows[start : start + chunk]
+        for k, part in enumerate(chunked(rows, chunk)):
             firsts.append(part[0]["n"])
             self._put(f"{run_id}/snapshot-{k:06d}.json.gz", part)
         self._put(f"{run_id}/snapshot-index.json.gz", firsts)

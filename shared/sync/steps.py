@@ -36,10 +36,17 @@ from shared.asset_keys import partition_key, row_key
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
+from shared.store.connections import release_connection
 from shared.store.runs import RunsRepository
 from shared.store.staging import SnapshotRow, StagedEntry, Staging
-from shared.sync.control import last_sync_summary, release_connection
-from shared.sync.model import BatchResult, Counters, ListedPage, RunStatus, empty_batch
+from shared.sync.model import (
+    BatchResult,
+    Counters,
+    ListedPage,
+    RunStatus,
+    empty_batch,
+    last_sync_summary,
+)
 
 __all__ = [
     "RETRY_REASONS",
