@@ -237,6 +237,9 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        #: The ``durableClient`` binding string for activities that declare a durable client
+        #: (set by the host once its public origin is known).
+        self.client_binding: Callable[[], str] | None = None
 
     # ================================================================== lifecycle
     async def start(self) -> None:
@@ -729,9 +732,12 @@ class Engine:
                     "activity function."
                 )
             argument = decode_activity_input(work.input)
+            kwargs: dict[str, Any] = {entry.trigger_name: argument}
+            if entry.client_binding is not None and self.client_binding is not None:
+                kwargs[entry.client_binding] = self.client_binding()
             value = await call_function(
                 entry,
-                {entry.trigger_name: argument},
+                kwargs,
                 executor=self._activity_pool,
                 context=context,
             )

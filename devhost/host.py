@@ -134,6 +134,8 @@ class DevHost:
         public_runner = await self._listen(public.application(), self.options.bind, port)
         self.port = _port_of(public_runner)
         management.public_origin = self.base_url
+        rpc_base = f"http://127.0.0.1:{self.rpc_port}{RPC_PATH}/"
+        engine.client_binding = lambda: links.client_binding(self.base_url, rpc_base)
         self._banner(index, config)
 
     async def _listen(self, app: web.Application, host: str, port: int) -> web.AppRunner:

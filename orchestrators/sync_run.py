@@ -112,6 +112,9 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
             names.FINISH_RUN_ACTIVITY,
             {**common, "status": RunStatus.COMPLETED.value, "totals": totals, "error": None},
         )
+        yield context.call_activity(
+            names.RUN_ENDED_ACTIVITY, common
+        )  # auto-sync: re-checks, webhook
         context.set_custom_status(_status(state, RunStatus.COMPLETED, summary["totals"], True))
         return summary
     except Exception as exc:  # an activity failed after its own retries: fail the run clearly
@@ -128,6 +131,9 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
                 "error": {"code": code, "message": message},
             },
         )
+        yield context.call_activity(
+            names.RUN_ENDED_ACTIVITY, common
+        )  # auto-sync: re-checks, webhook
         context.set_custom_status(_status(state, RunStatus.FAILED, summary["totals"]))
         return summary
 

@@ -175,6 +175,13 @@ class Settings:
     metadata_credential: str = ""
     #: Client id of a user-assigned managed identity for the metadata store.
     metadata_client_id: str = ""
+    #: Shortest schedule interval in minutes (``AUTOSYNC_MIN_INTERVAL_MINUTES``; tests lower it).
+    autosync_min_interval_minutes: int = 60
+    #: Allow run-end webhooks to loopback ``http://`` URLs (tests only).
+    webhook_allow_loopback: bool = False
+    #: Delivery attempts of a run-end webhook, and the first backoff delay (doubling).
+    webhook_max_attempts: int = 6
+    webhook_retry_base_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -234,6 +241,11 @@ class Settings:
             preview_max_blobs=_int(env, "PREVIEW_MAX_BLOBS", 50_000, 100, 10**7),
             platform_app_tenant_id=_tenant(env.get("PLATFORM_APP_TENANT_ID", "")),
             preview_time_budget_seconds=_int(env, "PREVIEW_TIME_BUDGET_SECONDS", 60, 1, 200),
+            autosync_min_interval_minutes=_int(env, "AUTOSYNC_MIN_INTERVAL_MINUTES", 60, 1, 1440),
+            webhook_allow_loopback=env.get("WEBHOOK_ALLOW_LOOPBACK", "").strip().lower()
+            in ("1", "true", "yes"),
+            webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 6, 1, 20),
+            webhook_retry_base_seconds=_int(env, "WEBHOOK_RETRY_BASE_SECONDS", 30, 1, 3600),
         )
 
     def emulator_key(self, account: str) -> str | None:

@@ -17,6 +17,7 @@ from functools import cached_property
 from azure.data.tables import TableClient
 from azure.data.tables.aio import TableClient as AsyncTableClient
 
+from shared.autosync.store import AutosyncRepository
 from shared.customer_storage import CustomerStorage
 from shared.settings import Settings
 from shared.store import ConnectionRepository, OrganizationRepository, Store, UsageRepository
@@ -24,10 +25,13 @@ from shared.store.runs import RunsRepository
 from shared.store.staging import Staging
 from shared.store.tables import (
     ASSETS_TABLE,
+    AUTOSYNC_TABLE,
     CONNECTIONS_TABLE,
+    EVENT_RECHECKS_TABLE,
     ORGANIZATIONS_TABLE,
     RUNS_TABLE,
     USAGE_TABLE,
+    WEBHOOK_DELIVERIES_TABLE,
 )
 
 __all__ = ["Wiring", "override_customer_storage", "reset", "wiring"]
@@ -61,6 +65,14 @@ class Wiring:
     @cached_property
     def connections(self) -> ConnectionRepository:
         return ConnectionRepository(self.store.table(CONNECTIONS_TABLE))
+
+    @cached_property
+    def autosync(self) -> AutosyncRepository:
+        return AutosyncRepository(
+            self.store.table(AUTOSYNC_TABLE),
+            self.store.table(EVENT_RECHECKS_TABLE),
+            self.store.table(WEBHOOK_DELIVERIES_TABLE),
+        )
 
     @cached_property
     def runs(self) -> RunsRepository:

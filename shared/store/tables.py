@@ -5,11 +5,14 @@ from __future__ import annotations
 __all__ = [
     "ALL_TABLES",
     "ASSETS_TABLE",
+    "AUTOSYNC_TABLE",
     "CONNECTIONS_TABLE",
+    "EVENT_RECHECKS_TABLE",
     "ORGANIZATIONS_TABLE",
     "RUNS_TABLE",
     "STAGING_CONTAINER",
     "USAGE_TABLE",
+    "WEBHOOK_DELIVERIES_TABLE",
 ]
 
 ORGANIZATIONS_TABLE = "Organizations"
@@ -17,9 +20,24 @@ USAGE_TABLE = "Usage"
 CONNECTIONS_TABLE = "Connections"
 ASSETS_TABLE = "Assets"
 RUNS_TABLE = "SyncRuns"
+#: Auto-sync settings per connection: schedule, event key hash, webhook (PK org, RK connection).
+AUTOSYNC_TABLE = "Autosync"
+#: Blobs an event touched while a run was active, re-checked when the run ends.
+EVENT_RECHECKS_TABLE = "EventRechecks"
+#: Run-end webhook deliveries (PK connection, RK run).
+WEBHOOK_DELIVERIES_TABLE = "WebhookDeliveries"
 
 #: Every table the service owns; created on first use.
-ALL_TABLES = (ORGANIZATIONS_TABLE, USAGE_TABLE, CONNECTIONS_TABLE, ASSETS_TABLE, RUNS_TABLE)
+ALL_TABLES = (
+    ORGANIZATIONS_TABLE,
+    USAGE_TABLE,
+    CONNECTIONS_TABLE,
+    ASSETS_TABLE,
+    RUNS_TABLE,
+    AUTOSYNC_TABLE,
+    EVENT_RECHECKS_TABLE,
+    WEBHOOK_DELIVERIES_TABLE,
+)
 
 #: Blob container of a run's staged pages and snapshot (removed when the run ends).
 STAGING_CONTAINER = "sync-staging"

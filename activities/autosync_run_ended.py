@@ -1,0 +1,64 @@
+"""Activity: a run ended. Re-check blobs events touched during it; start the webhook delivery.
+Never raises: the run is already closed, and nothing here may fail it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared import names
+from shared.autosync import after_run
+from shared.store import month_of
+from shared.sync.inspector import inspect_entry
+from shared.wiring import wiring
+
+bp = df.Blueprint()
+_log = logging.getLogger(__name__)
+
+
+@bp.activity_trigger(input_name="payload", activity=names.RUN_ENDED_ACTIVITY)
+@bp.durable_client_input(client_name="client")
+async def autosync_run_ended(
+    payload: dict[str, Any], client: df.DurableOrchestrationClient
+) -> dict[str, Any]:
+    rt = wiring()
+    org_id, connection_id, run_id = payload["org"], payload["connectionId"], payload["runId"]
+    out: dict[str, Any] = {"rechecked": 0, "webhook": False}
+    try:
+        connection = rt.connections.get(org_id, connection_id)
+        limit = rt.orgs.require(org_id).monthly_quota
+        month = month_of()
+
+        def charge(*, key: str, costs: Sequence[int]) -> int:
+            return rt.usage.charge(org_id, month, key=key, costs=costs, limit=limit)
+
+        async with (
+            rt.storage.async_container_client(connection.account, connection.container) as cc,
+            rt.assets_async() as assets,
+        ):
+            out["rechecked"] = await after_run.recheck_after_run(
+                connection_id=connection_id,
+                repo=rt.autosync,
+                container=cc,
+                assets=assets,
+                inspector=inspect_entry,
+                charge=charge,
+                rows_per_kind=rt.rows_per_kind,
+            )
+    except Exception as exc:  # the rows stay queued for the next run's end
+        _log.warning("re-check after run %s failed: %s", run_id, type(exc).__name__)
+    try:
+        out["webhook"] = await after_run.start_webhook(
+            org=org_id,
+            connection_id=connection_id,
+            run_id=run_id,
+            client=client,
+            repo=rt.autosync,
+            settings=rt.settings,
+        )
+    except Exception as exc:
+        _log.warning("webhook of run %s not started: %s", run_id, type(exc).__name__)
+    return out

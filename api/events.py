@@ -1,0 +1,95 @@
+"""The blob events endpoint for Event Grid: ``/api/events/{org}/{connection}``.
+
+Anonymous at the Functions level: each delivery is authenticated by the connection's event key
+in the ``X-Blobsync-Event-Key`` header (a secret delivery attribute of the subscription). The
+URL names the connection; events never do. Answers both validation handshakes (Event Grid
+schema: echo ``data.validationCode``; CloudEvents: ``OPTIONS`` with ``WebHook-Request-Origin``).
+A failure answers 5xx so Event Grid redelivers; applying a delivery twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api import deps
+from api.http import http_boundary, json_response
+from shared.asset_keys import row_key
+from shared.autosync.events import (
+    KEY_HEADER,
+    EventAuthError,
+    apply_events,
+    check_event_key,
+    parse_deliveries,
+)
+from shared.errors import NotFoundError
+from shared.store import ConnectionState, month_of
+from shared.sync.inspector import inspect_entry
+from shared.wiring import wiring
+
+bp = df.Blueprint()
+
+
+@bp.route(
+    route="events/{org}/{connection}",
+    methods=["POST", "OPTIONS"],
+    auth_level=func.AuthLevel.ANONYMOUS,
+)
+@http_boundary
+async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
+    org, connection_id = deps.route_ids(req)
+    rt = wiring()
+    config = rt.autosync.get(org, connection_id)
+    if req.method == "OPTIONS":  # the CloudEvents webhook validation handshake
+        origin = req.headers.get("WebHook-Request-Origin", "")
+        if not origin or not config.events_enabled:
+            raise NotFoundError("no event endpoint here", code="events_not_enabled")
+        return func.HttpResponse(
+            status_code=200,
+            headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"},
+        )
+    batch = parse_deliveries(req.get_body(), req.headers.get("content-type", ""))
+    presented = req.headers.get(KEY_HEADER)
+    if batch.validation_code is not None:  # the Event Grid schema handshake
+        if not config.events_enabled:
+            raise EventAuthError("events are not enabled for this connection")
+        if presented:
+            check_event_key(presented, config.event_key_hash)
+        return json_response({"validationResponse": batch.validation_code})
+    check_event_key(presented, config.event_key_hash)
+    row = rt.connections.find(org, connection_id)
+    if row is None:
+        raise EventAuthError("the event key is missing or wrong")
+    if row.state is ConnectionState.DELETING:
+        return json_response(
+            {"counts": {"received": len(batch.events), "ignored": len(batch.events)}}
+        )
+    org_row = rt.orgs.require(org)
+    org_row.require_paid_plan()
+    month = month_of()
+
+    def charge(*, key: str, costs: Sequence[int]) -> int:
+        return rt.usage.charge(org, month, key=key, costs=costs, limit=org_row.monthly_quota)
+
+    async with (
+        rt.storage.async_container_client(row.account, row.container) as cc,
+        rt.assets_async() as assets,
+    ):
+        counts, names = await apply_events(
+            batch.events,
+            account=row.account,
+            container_name=row.container,
+            prefix=row.prefix,
+            connection_id=connection_id,
+            container=cc,
+            assets=assets,
+            inspector=inspect_entry,
+            charge=charge,
+            rows_per_kind=rt.rows_per_kind,
+            concurrency=rt.settings.sync_read_concurrency,
+        )
+    if names and rt.connections.get(org, connection_id).active_run_id:
+        rt.autosync.add_rechecks(connection_id, {row_key(n): n for n in names})
+    return json_response({"counts": counts})
