@@ -58,7 +58,7 @@ async def autosync_schedule_put(
     rt = wiring()
     schedule = parse_schedule(
         read_json(req),
-        min_interval_minutes=rt.settings.autosync_min_interval_minutes,
+        min_interval_seconds=rt.settings.autosync_min_interval_seconds,
         now=utcnow(),
     )
     await scheduling.apply_schedule(

@@ -7,6 +7,7 @@ import azure.functions as func
 
 from api import deps
 from api.http import http_boundary, json_response
+from shared.autosync import after_run
 from shared.store.runs import RunRecord
 from shared.sync import control
 from shared.wiring import wiring
@@ -110,5 +111,13 @@ async def cancel_sync(
         client=client,
         connections=wiring().connections,
         runs=wiring().runs,
+    )
+    await after_run.start_webhook(  # auto-sync: the run-end webhook of a cancelled run
+        org=org,
+        connection_id=connection,
+        run_id=run,
+        client=client,
+        repo=wiring().autosync,
+        settings=wiring().settings,
     )
     return json_response({**_summary(record), **_links(req, org, connection, run)}, status=202)

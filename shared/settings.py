@@ -175,8 +175,8 @@ class Settings:
     metadata_credential: str = ""
     #: Client id of a user-assigned managed identity for the metadata store.
     metadata_client_id: str = ""
-    #: Shortest schedule interval in minutes (``AUTOSYNC_MIN_INTERVAL_MINUTES``; tests lower it).
-    autosync_min_interval_minutes: int = 60
+    #: Shortest schedule interval in seconds (``AUTOSYNC_MIN_INTERVAL_SECONDS``; tests lower it).
+    autosync_min_interval_seconds: int = 3600
     #: Allow run-end webhooks to loopback ``http://`` URLs (tests only).
     webhook_allow_loopback: bool = False
     #: Delivery attempts of a run-end webhook, and the first backoff delay (doubling).
@@ -241,7 +241,9 @@ class Settings:
             preview_max_blobs=_int(env, "PREVIEW_MAX_BLOBS", 50_000, 100, 10**7),
             platform_app_tenant_id=_tenant(env.get("PLATFORM_APP_TENANT_ID", "")),
             preview_time_budget_seconds=_int(env, "PREVIEW_TIME_BUDGET_SECONDS", 60, 1, 200),
-            autosync_min_interval_minutes=_int(env, "AUTOSYNC_MIN_INTERVAL_MINUTES", 60, 1, 1440),
+            autosync_min_interval_seconds=_int(
+                env, "AUTOSYNC_MIN_INTERVAL_SECONDS", 3600, 1, 86400
+            ),
             webhook_allow_loopback=env.get("WEBHOOK_ALLOW_LOOPBACK", "").strip().lower()
             in ("1", "true", "yes"),
             webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 6, 1, 20),

@@ -1,7 +1,7 @@
 """Schedules of a connection (pure): validation and the next due time.
 
-A schedule is off, an interval (every N hours, or N minutes down to
-``AUTOSYNC_MIN_INTERVAL_MINUTES``) anchored at the moment the schedule was set, or a daily time
+A schedule is off, an interval (every N hours, minutes or seconds, not below
+``AUTOSYNC_MIN_INTERVAL_SECONDS``, default one hour) anchored at the moment the schedule was set, or a daily time
 of day in an IANA time zone (``zoneinfo``; a time skipped by a DST change fires at the shifted
 instant, a repeated one at its first occurrence).
 """
@@ -24,7 +24,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 @dataclass(frozen=True)
 class Schedule:
     mode: str  # off | interval | daily
-    every_minutes: int = 0
+    every_seconds: int = 0
     at: str = ""
     time_zone: str = "UTC"
     #: When the schedule was set (interval anchor, and the version the scheduler runs for).
@@ -42,7 +42,7 @@ class Schedule:
         """The first due time strictly after ``after`` (UTC), or None when off."""
         if self.mode == "interval":
             anchor = self.set_at or after
-            step = timedelta(minutes=self.every_minutes)
+            step = timedelta(seconds=self.every_seconds)
             if after < anchor:
                 return anchor + step
             periods = (after - anchor) // step + 1
@@ -61,10 +61,12 @@ class Schedule:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode}
         if self.mode == "interval":
-            if self.every_minutes % 60 == 0:
-                out["everyHours"] = self.every_minutes // 60
+            if self.every_seconds % 3600 == 0:
+                out["everyHours"] = self.every_seconds // 3600
+            elif self.every_seconds % 60 == 0:
+                out["everyMinutes"] = self.every_seconds // 60
             else:
-                out["everyMinutes"] = self.every_minutes
+                out["everySeconds"] = self.every_seconds
         elif self.mode == "daily":
             out["at"] = self.at
             out["timeZone"] = self.time_zone
@@ -75,8 +77,12 @@ class Schedule:
         value = value or {}
         mode = str(value.get("mode", "off"))
         if mode == "interval":
-            minutes = int(value.get("everyMinutes") or int(value.get("everyHours") or 0) * 60)
-            return cls("interval", every_minutes=minutes, set_at=set_at)
+            seconds = (
+                int(value.get("everySeconds") or 0)
+                + int(value.get("everyMinutes") or 0) * 60
+                + int(value.get("everyHours") or 0) * 3600
+            )
+            return cls("interval", every_seconds=seconds, set_at=set_at)
         if mode == "daily":
             return cls(
                 "daily",
@@ -87,45 +93,43 @@ class Schedule:
         return cls("off", set_at=set_at)
 
 
-def parse_schedule(body: Any, *, min_interval_minutes: int, now: datetime) -> Schedule:
+def parse_schedule(body: Any, *, min_interval_seconds: int, now: datetime) -> Schedule:
     """Validate a schedule from the API (400 ``validation_failed`` with field errors)."""
     if not isinstance(body, dict):
         raise ValidationError([FieldError("schedule", "invalid_type", "must be an object")])
     mode = body.get("mode")
-    errors: list[FieldError] = []
     if mode == "off":
         return Schedule("off", set_at=now)
     if mode == "interval":
-        hours, minutes = body.get("everyHours"), body.get("everyMinutes")
-        if (hours is None) == (minutes is None):
-            errors.append(
-                FieldError("everyHours", "required", "give exactly one of everyHours, everyMinutes")
-            )
-        elif hours is not None and (
-            not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= 168
-        ):
-            errors.append(FieldError("everyHours", "out_of_range", "an integer from 1 to 168"))
-        elif minutes is not None and (
-            not isinstance(minutes, int)
-            or isinstance(minutes, bool)
-            or not min_interval_minutes <= minutes <= 10080
-        ):
-            errors.append(
-                FieldError(
-                    "everyMinutes",
-                    "out_of_range",
-                    f"an integer from {min_interval_minutes} to 10080",
-                )
-            )
-        if errors:
-            raise ValidationError(errors)
-        total = int(minutes) if minutes is not None else int(hours or 0) * 60
-        if total < min_interval_minutes:
+        units = {"everyHours": 3600, "everyMinutes": 60, "everySeconds": 1}
+        given = [(k, body[k]) for k in units if body.get(k) is not None]
+        if len(given) != 1:
             raise ValidationError(
-                [FieldError("everyHours", "out_of_range", "the interval is too short")]
+                [
+                    FieldError(
+                        "everyHours",
+                        "required",
+                        "give one of everyHours, everyMinutes, everySeconds",
+                    )
+                ]
             )
-        return Schedule("interval", every_minutes=total, set_at=now)
+        field_name, amount = given[0]
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 1:
+            raise ValidationError([FieldError(field_name, "out_of_range", "a positive integer")])
+        total = amount * units[field_name]
+        if not min_interval_seconds <= total <= 7 * 86400:
+            raise ValidationError(
+                [
+                    FieldError(
+                        field_name,
+                        "out_of_range",
+                        f"between {min_interval_seconds} seconds and 7 days",
+                    )
+                ]
+            )
+        return Schedule("interval", every_seconds=total, set_at=now)
     if mode == "daily":
+        errors: list[FieldError] = []
         at, zone = body.get("at"), body.get("timeZone", "UTC")
         if not isinstance(at, str) or not _HHMM.match(at):
             errors.append(FieldError("at", "invalid_format", "a time of day as HH:MM (24 h)"))
