@@ -176,8 +176,10 @@ def _data(change: BlobChange, account: str, container: str) -> dict[str, Any]:
 
 
 def _type(change: BlobChange) -> str:
-    return "Microsoft.Storage.BlobCreated" if change.kind == "created" else (
-        "Microsoft.Storage.BlobDeleted"
+    return (
+        "Microsoft.Storage.BlobCreated"
+        if change.kind == "created"
+        else ("Microsoft.Storage.BlobDeleted")
     )
 
 
@@ -239,7 +241,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 with receiver._lock:

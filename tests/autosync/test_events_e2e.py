@@ -207,7 +207,9 @@ def test_bad_deliveries_are_4xx_problems(service: Service, unique_name: str) -> 
     r = service.api.http.delete(f"/api/orgs/{org}/connections/{conn}/events")
     assert r.status_code == 204
     change = BlobChange("created", "a.jpg", "0x1", "01")
-    r = post_events(service.raw, org, conn, key, [eventgrid_event(change, service.account, "x")], EG)
+    r = post_events(
+        service.raw, org, conn, key, [eventgrid_event(change, service.account, "x")], EG
+    )
     assert r.status_code == 401
 
 

@@ -1,0 +1,93 @@
+"""The run-end webhook end to end: one signed summary per run, retried after a 500."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+from azure.storage.blob import ContainerClient
+
+import mediagen
+from tests.autosync.conftest import Service, WebhookReceiver
+
+
+def wait_for(receiver: WebhookReceiver, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(receiver.received) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(receiver.received)} of {count} webhook requests arrived")
+        time.sleep(0.2)
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    """What a receiver does with X-Blobsync-Signature."""
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    expected = hmac.new(
+        secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
+    fresh = abs(time.time() - int(parts["t"])) < 300
+    return fresh and hmac.compare_digest(expected, parts["v1"])
+
+
+def test_one_signed_summary_per_run_retried_after_a_500(
+    service: Service, container: ContainerClient, unique_name: str, receiver: WebhookReceiver
+) -> None:
+    api = service.api
+    for name, data in mediagen.mixed_set(10, seed=4, image_size=(120, 90), video_seconds=0.3):
+        container.upload_blob(name, data)
+    org = f"org-{unique_name}"
+    api.put_org(org)
+    conn = api.connect(org, account=service.account, container=container.container_name)
+    base = f"/api/orgs/{org}/connections/{conn}"
+
+    for bad in ("http://example.com/hook", "https://user:pw@example.com/hook", "ftp://x/y", 7):
+        r = api.http.put(base + "/webhook", json={"url": bad})
+        assert r.status_code == 400, r.text
+        assert r.json()["errors"][0]["field"] == "url"
+    r = api.http.put(base + "/webhook", json={"url": receiver.url})
+    assert r.status_code == 200, r.text
+    secret = r.json()["secret"]
+    shown = api.http.get(base + "/autosync")
+    assert shown.json()["webhook"]["url"] == receiver.url
+    assert secret not in shown.text
+
+    receiver.statuses = [500]  # the first attempt fails: Event Grid-style retry with backoff
+    view = api.sync(org, conn)
+    wait_for(receiver, 2)
+    first, second = receiver.received[:2]
+    for got, attempt in ((first, "1"), (second, "2")):
+        assert got.headers["X-Blobsync-Delivery"] == view["runId"]
+        assert got.headers["X-Blobsync-Attempt"] == attempt
+        assert verify(secret, got.headers["X-Blobsync-Signature"], got.body)
+        assert not verify("whsec_wrong", got.headers["X-Blobsync-Signature"], got.body)
+    payload = json.loads(second.body)
+    assert payload["type"] == "blobsync.run.ended"
+    assert (payload["runId"], payload["status"], payload["trigger"]) == (
+        view["runId"],
+        "completed",
+        "manual",
+    )
+    assert payload["counts"]["synced"] == view["counts"]["synced"]
+    assert payload["counts"]["skippedByReason"] == view["counts"]["skippedByReason"]
+    deliveries = api.http.get(base + "/webhook/deliveries").json()["items"]
+    assert deliveries[0] == {
+        **deliveries[0],
+        "runId": view["runId"],
+        "attempts": 2,
+        "lastStatus": 200,
+        "outcome": "delivered",
+    }
+
+    again = api.sync(org, conn)
+    wait_for(receiver, 3)
+    time.sleep(3)  # no duplicate follows a delivered summary
+    assert len(receiver.received) == 3
+    assert json.loads(receiver.received[2].body)["runId"] == again["runId"]
+    assert secret not in service.host.log_text()
+
+    assert api.http.delete(base + "/webhook").status_code == 204
+    api.sync(org, conn)
+    time.sleep(2)
+    assert len(receiver.received) == 3
