@@ -1,4 +1,4 @@
-"""Activity: a run ended. Re-check blobs events touched during it; start the webhook delivery.
+"""Activity: a run ended. Apply the blob events queued during it; start the webhook delivery.
 Never raises: the run is already closed, and nothing here may fail it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names
-from shared.autosync import after_run
+from shared.autosync import after_run, events
 from shared.store import month_of
 from shared.sync.inspector import inspect_entry
 from shared.wiring import wiring
@@ -26,7 +26,7 @@ async def autosync_run_ended(
 ) -> dict[str, Any]:
     rt = wiring()
     org_id, connection_id, run_id = payload["org"], payload["connectionId"], payload["runId"]
-    out: dict[str, Any] = {"rechecked": 0, "webhook": False}
+    out: dict[str, Any] = {"applied": 0, "webhook": False}
     try:
         connection = rt.connections.get(org_id, connection_id)
         limit = rt.orgs.require(org_id).monthly_quota
@@ -39,7 +39,7 @@ async def autosync_run_ended(
             rt.storage.async_container_client(connection.account, connection.container) as cc,
             rt.assets_async() as assets,
         ):
-            out["rechecked"] = await after_run.recheck_after_run(
+            out["applied"] = await events.apply_queued(
                 connection_id=connection_id,
                 repo=rt.autosync,
                 container=cc,
@@ -48,8 +48,8 @@ async def autosync_run_ended(
                 charge=charge,
                 rows_per_kind=rt.rows_per_kind,
             )
-    except Exception as exc:  # the rows stay queued for the next run's end
-        _log.warning("re-check after run %s failed: %s", run_id, type(exc).__name__)
+    except Exception as exc:  # the events stay queued for the next delivery or run end
+        _log.warning("queued events after run %s failed: %s", run_id, type(exc).__name__)
     try:
         out["webhook"] = await after_run.start_webhook(
             org=org_id,

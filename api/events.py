@@ -16,12 +16,11 @@ import azure.functions as func
 
 from api import deps
 from api.http import http_boundary, json_response
-from shared.asset_keys import row_key
 from shared.autosync.events import (
     KEY_HEADER,
     EventAuthError,
-    apply_events,
     check_event_key,
+    handle_delivery,
     parse_deliveries,
 )
 from shared.errors import NotFoundError
@@ -77,12 +76,11 @@ async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
         rt.storage.async_container_client(row.account, row.container) as cc,
         rt.assets_async() as assets,
     ):
-        counts, names = await apply_events(
+        counts = await handle_delivery(
             batch.events,
-            account=row.account,
-            container_name=row.container,
-            prefix=row.prefix,
-            connection_id=connection_id,
+            connection=row,
+            still_active=lambda: bool(rt.connections.get(org, connection_id).active_run_id),
+            repo=rt.autosync,
             container=cc,
             assets=assets,
             inspector=inspect_entry,
@@ -90,6 +88,4 @@ async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
             rows_per_kind=rt.rows_per_kind,
             concurrency=rt.settings.sync_read_concurrency,
         )
-    if names and rt.connections.get(org, connection_id).active_run_id:
-        rt.autosync.add_rechecks(connection_id, {row_key(n): n for n in names})
     return json_response({"counts": counts})

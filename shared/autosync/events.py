@@ -14,9 +14,13 @@ current properties are read: if it exists, the row is brought to its current eta
 with ranged reads unless the row already holds that etag); if it is gone, the row (if any)
 becomes ``removed``. The row is written with ``If-Match`` on the row's ETag (or create-only), and
 records the sequencer it applied, so two deliveries racing on one blob serialise and a late
-event never overwrites newer state. While a full run holds the connection, each blob an event
-touched is also recorded and re-checked the same way when the run ends, so a run's write that
-raced the event cannot leave an older state behind.
+event never overwrites newer state.
+
+Events that arrive while a full run holds the connection are queued durably (not lost) and
+applied when the run ends, after every write of the run: a run's write (from a listing taken
+before the event) can then never land after the event's, and an asset is never charged by
+both. A full run's own writes are always the blob's state at the etag it listed (its reads are
+conditional on that etag).
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
-from shared.autosync.store import hash_key
+from shared.autosync.store import AutosyncRepository, hash_key
 from shared.errors import DomainError, FieldError, ValidationError
 from shared.reasons import Reason
+from shared.store import Connection
 from shared.store.assets import AssetStatus
 from shared.store.staging import StagedEntry
 from shared.sync.steps import RETRY_REASONS, Inspector
@@ -49,8 +54,9 @@ __all__ = [
     "BlobEvent",
     "EventAuthError",
     "EventBatch",
-    "apply_events",
+    "apply_queued",
     "check_event_key",
+    "handle_delivery",
     "parse_deliveries",
     "reconcile_names",
 ]
@@ -394,27 +400,57 @@ def newest_per_blob(
     return chosen, ignored
 
 
-async def apply_events(
+def _merge_newest(*maps: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for m in maps:
+        for name, (seq, event_id) in m.items():
+            held = out.get(name)
+            if held is None or _seq_key(seq) > _seq_key(held[0]):
+                out[name] = (seq, event_id)
+    return out
+
+
+async def handle_delivery(
     events: list[BlobEvent],
     *,
-    account: str,
-    container_name: str,
-    prefix: str,
-    connection_id: str,
+    connection: Connection,
+    still_active: Callable[[], bool],
+    repo: AutosyncRepository,
     container: AsyncContainerClient,
     assets: AsyncTableClient,
     inspector: Inspector,
     charge: Callable[..., int],
     rows_per_kind: Mapping[str, int],
     concurrency: int = 16,
-) -> tuple[dict[str, int], list[str]]:
-    """Apply one delivery; returns the counts and the blob names it reconciled."""
-    wanted, ignored = newest_per_blob(
-        events, account=account, container=container_name, prefix=prefix
+) -> dict[str, int]:
+    """Apply one authenticated delivery to ``connection``'s rows.
+
+    While a run holds the connection the in-scope events are queued (``EventRechecks``), not
+    applied: the run's own writes (from a listing that may predate the event) must not land
+    after the event's, nor charge an asset the event already charged. The run's end applies
+    the queue (``after_run``), after every write of the run; a delivery that finds the
+    connection free applies any leftovers with its own events."""
+    wanted, out_of_scope = newest_per_blob(
+        events, account=connection.account, container=connection.container, prefix=connection.prefix
     )
-    counts = await reconcile_names(
-        wanted,
-        connection_id=connection_id,
+    counts = {
+        "received": len(events),
+        "outOfScope": out_of_scope,
+        "duplicates": len(events) - out_of_scope - len(wanted),
+    }
+    cid = connection.connection_id
+    if connection.active_run_id and wanted:
+        repo.queue_events(cid, wanted)
+        if still_active():  # otherwise the run ended meanwhile: apply the queue now
+            counts["queued"] = len(wanted)
+            return counts
+        wanted = {}
+    elif connection.active_run_id:
+        return counts
+    queued, keys = repo.queued_events(cid)
+    applied = await reconcile_names(
+        _merge_newest(queued, wanted),
+        connection_id=cid,
         container=container,
         assets=assets,
         inspector=inspector,
@@ -422,7 +458,34 @@ async def apply_events(
         rows_per_kind=rows_per_kind,
         concurrency=concurrency,
     )
-    counts["received"] = len(events)
-    counts["ignored"] = ignored
-    counts["duplicates"] = len(events) - ignored - len(wanted)
-    return counts, list(wanted)
+    repo.drop_queued(cid, keys)
+    for key, value in applied.items():
+        counts[key] = counts.get(key, 0) + value
+    return counts
+
+
+async def apply_queued(
+    *,
+    connection_id: str,
+    repo: AutosyncRepository,
+    container: AsyncContainerClient,
+    assets: AsyncTableClient,
+    inspector: Inspector,
+    charge: Callable[..., int],
+    rows_per_kind: Mapping[str, int],
+) -> int:
+    """Apply the events queued while a run held the connection (called when it ends)."""
+    queued, keys = repo.queued_events(connection_id)
+    if not keys:
+        return 0
+    await reconcile_names(
+        queued,
+        connection_id=connection_id,
+        container=container,
+        assets=assets,
+        inspector=inspector,
+        charge=charge,
+        rows_per_kind=rows_per_kind,
+    )
+    repo.drop_queued(connection_id, keys)
+    return len(queued)

@@ -4,8 +4,9 @@
   ``eventKeyHash`` (SHA-256 of the event key; the key itself is never stored),
   ``eventsEnabledAt``, ``webhookUrl``, ``webhookSecret`` (needed to sign; never returned after
   creation, never logged), ``webhookSetAt``.
-- ``EventRechecks`` (PK connection, RK asset row key): blobs an event touched while a run held
-  the connection; re-checked against the container when that run ends.
+- ``EventRechecks`` (PK connection, RK ``<asset row key>~<sequencer>``): blob events that
+  arrived while a run held the connection, applied when that run ends (or with the next
+  delivery after it).
 - ``WebhookDeliveries`` (PK connection, RK run): attempts, last HTTP status, outcome.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.asset_keys import row_key
 from shared.autosync.schedule import Schedule
 from shared.store._common import utcnow
 
@@ -119,23 +121,44 @@ class AutosyncRepository:
         with contextlib.suppress(ResourceNotFoundError):
             self._table.delete_entity(org_id, connection_id)
 
-    # -- re-checks -------------------------------------------------------------------------------
-    def add_rechecks(self, connection_id: str, rows: dict[str, str]) -> None:
-        """``rows``: asset row key -> blob name."""
-        for rk, name in rows.items():
+    # -- queued events ------------------------------------------------------------------------
+    def queue_events(self, connection_id: str, wanted: Mapping[str, tuple[str, str]]) -> None:
+        """Queue blob events that arrived while a run holds the connection.
+        ``wanted``: blob name -> (sequencer, event id). One row per (blob, sequencer)."""
+        now = utcnow()
+        for name, (sequencer, event_id) in wanted.items():
             self._rechecks.upsert_entity(
-                {"PartitionKey": connection_id, "RowKey": rk, "name": name, "at": utcnow()}
+                {
+                    "PartitionKey": connection_id,
+                    "RowKey": f"{row_key(name)}~{sequencer}",
+                    "name": name,
+                    "sequencer": sequencer,
+                    "eventId": event_id,
+                    "at": now,
+                }
             )
 
-    def rechecks(self, connection_id: str) -> Iterator[tuple[str, str]]:
+    def queued_events(self, connection_id: str) -> tuple[dict[str, tuple[str, str]], list[str]]:
+        """The newest queued event per blob (name -> (sequencer, event id)), and the row keys
+        to drop once they are applied."""
+        newest: dict[str, tuple[str, str]] = {}
+        keys: list[str] = []
         for e in self._rechecks.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": connection_id}, select=["RowKey", "name"]
+            "PartitionKey eq @pk",
+            parameters={"pk": connection_id},
+            select=["RowKey", "name", "sequencer", "eventId"],
         ):
-            yield str(e["RowKey"]), str(e["name"])
+            keys.append(str(e["RowKey"]))
+            name, seq = str(e["name"]), str(e.get("sequencer") or "")
+            held = newest.get(name)
+            if held is None or seq.rjust(64, "0") > held[0].rjust(64, "0"):
+                newest[name] = (seq, str(e.get("eventId") or "queued"))
+        return newest, keys
 
-    def drop_recheck(self, connection_id: str, rk: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self._rechecks.delete_entity(connection_id, rk)
+    def drop_queued(self, connection_id: str, keys: list[str]) -> None:
+        for rk in keys:
+            with contextlib.suppress(ResourceNotFoundError):
+                self._rechecks.delete_entity(connection_id, rk)
 
     # -- webhook deliveries ----------------------------------------------------------------------
     def record_delivery(

@@ -22,7 +22,7 @@ ASSETS_TABLE = "Assets"
 RUNS_TABLE = "SyncRuns"
 #: Auto-sync settings per connection: schedule, event key hash, webhook (PK org, RK connection).
 AUTOSYNC_TABLE = "Autosync"
-#: Blobs an event touched while a run was active, re-checked when the run ends.
+#: Blob events that arrived while a run held the connection, applied when it ends.
 EVENT_RECHECKS_TABLE = "EventRechecks"
 #: Run-end webhook deliveries (PK connection, RK run).
 WEBHOOK_DELIVERIES_TABLE = "WebhookDeliveries"

@@ -29,14 +29,19 @@ class SlowProxy(CountingProxy):
 
     slow_container = ""
     slow_seconds = 0.0
+    slow_reads = False  # slow down blob GETs of the container instead of its listing
+
+    def _slow(self, request: web.Request, service: str) -> bool:
+        if not self.slow_container or service != "blob" or not self.slow_seconds:
+            return False
+        if self.slow_reads:
+            return request.method == "GET" and f"/{self.slow_container}/" in request.path
+        return "comp=list" in request.query_string and request.path.rstrip("/").endswith(
+            "/" + self.slow_container
+        )
 
     async def _forward(self, request: web.Request, service: str, target: str) -> web.Response:
-        if (
-            self.slow_container
-            and service == "blob"
-            and "comp=list" in request.query_string
-            and request.path.rstrip("/").endswith("/" + self.slow_container)
-        ):
+        if self._slow(request, service):
             await asyncio.sleep(self.slow_seconds)
         if request.method == "HEAD":  # the base proxy drops Content-Length (a blob's size)
             return await self._head(request, target)
