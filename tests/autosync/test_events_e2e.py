@@ -189,6 +189,7 @@ def test_events_produce_the_rows_a_full_sync_would(
     assert statuses[victim] == "removed"
     final = api.sync(org, conn)["counts"]
     assert (final["added"], final["updated"], final["removed"]) == (0, 0, 0)
+    assert key not in service.host.log_text()  # the key is never logged
 
 
 def test_bad_deliveries_are_4xx_problems(service: Service, unique_name: str) -> None:
