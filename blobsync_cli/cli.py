@@ -543,6 +543,44 @@ def sync(session: Session, org_id: str, connection: str, detach: bool, interval:
     _run_exit(result.status)
 
 
+_EVERY = {"h": "everyHours", "m": "everyMinutes", "s": "everySeconds"}
+
+
+@cli.command()
+@org_conn_arguments
+@click.option("--every", default=None, help="An interval: 6h, 30m (or seconds: 90s).")
+@click.option("--daily", default=None, metavar="HH:MM", help="Once a day at this time.")
+@click.option("--tz", default="UTC", show_default=True, help="IANA time zone for --daily.")
+@click.option("--off", is_flag=True, help="Turn the schedule off.")
+@session_command
+def schedule(
+    session: Session,
+    org_id: str,
+    connection: str,
+    every: str | None,
+    daily: str | None,
+    tz: str,
+    off: bool,
+) -> None:
+    """Sync on a schedule: every N hours/minutes, daily at a time, or off."""
+    if sum((every is not None, daily is not None, off)) != 1:
+        raise click.UsageError("give exactly one of --every, --daily, --off")
+    body: dict[str, Any] = {"mode": "off"}
+    if every is not None:
+        unit = every[-1:].lower()
+        if unit not in _EVERY or not every[:-1].isdigit():
+            raise click.UsageError("--every takes a number and a unit: 6h, 30m, 90s")
+        body = {"mode": "interval", _EVERY[unit]: int(every[:-1])}
+    elif daily is not None:
+        body = {"mode": "daily", "at": daily, "timeZone": tz}
+    result = session.client.put_schedule(org_id, connection, body)
+    if session.json:
+        session.emit_json(result)
+        return
+    due = (result.get("schedule") or {}).get("nextDue")
+    session.out.print(f"Schedule: {escape(body['mode'])}; next run: {escape(str(due or '-'))}.")
+
+
 @cli.command()
 @org_conn_arguments
 @click.argument("run", metavar="[RUN]", required=False)

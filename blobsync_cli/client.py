@@ -207,6 +207,9 @@ class BlobSyncClient:
     def delete_connection(self, org: str, connection: str) -> None:
         self._request("DELETE", self._conn(org, connection))
 
+    def put_schedule(self, org: str, connection: str, schedule: dict[str, Any]) -> dict[str, Any]:
+        return self._json("PUT", self._conn(org, connection) + "/schedule", body=schedule)
+
     def get_setup(self, org: str, connection: str) -> dict[str, Any]:
         return self._json("GET", self._conn(org, connection) + "/setup")
 

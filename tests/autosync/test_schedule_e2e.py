@@ -4,14 +4,17 @@ incremental runs, recorded with trigger ``schedule``; never a second run while o
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from azure.storage.blob import ContainerClient
 
 import mediagen
+from blobsync_cli.cli import run as cli_run
 from tests.autosync.conftest import Service
 
 
@@ -171,3 +174,20 @@ def test_schedule_validation_and_daily_next_due(service: Service, unique_name: s
         assert 0 < (due - datetime.now(ZoneInfo("Asia/Tokyo"))).total_seconds() <= 86400
     finally:
         assert put_schedule(service, org, conn, {"mode": "off"}).status_code == 200
+
+
+def test_the_cli_sets_and_clears_a_schedule(
+    service: Service, unique_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = f"org-{unique_name}"
+    service.api.put_org(org)
+    conn = service.api.connect(org, account=service.account, container="whatever")
+    base = ["--base-url", service.host.base_url]
+    assert cli_run([*base, "schedule", org, conn, "--every", "2h", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["schedule"]["everyHours"] == 2 and shown["schedule"]["nextDue"]
+    assert cli_run([*base, "schedule", org, conn, "--every", "soon"]) == 2
+    assert cli_run([*base, "schedule", org, conn, "--off"]) == 0
+    assert "Schedule: off" in capsys.readouterr().out
+    view = service.api.http.get(f"/api/orgs/{org}/connections/{conn}/autosync").json()
+    assert view["schedule"] == {"mode": "off", "nextDue": None}
