@@ -20,6 +20,7 @@ from api.openapi import bp as openapi_bp
 from api.orgs import bp as orgs_bp
 from api.preview import bp as preview_bp
 from api.syncs import bp as syncs_bp
+from orchestrators.after_run import bp as after_run_bp
 from orchestrators.scheduler import bp as scheduler_bp
 from orchestrators.sync_run import bp as sync_run_bp
 from orchestrators.webhook_delivery import bp as webhook_delivery_bp
@@ -44,3 +45,4 @@ app.register_functions(schedule_fire_bp)
 app.register_functions(run_ended_bp)
 app.register_functions(webhook_delivery_bp)
 app.register_functions(webhook_attempt_bp)
+app.register_functions(after_run_bp)

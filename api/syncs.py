@@ -112,12 +112,5 @@ async def cancel_sync(
         connections=wiring().connections,
         runs=wiring().runs,
     )
-    await after_run.start_webhook(  # auto-sync: the run-end webhook of a cancelled run
-        org=org,
-        connection_id=connection,
-        run_id=run,
-        client=client,
-        repo=wiring().autosync,
-        settings=wiring().settings,
-    )
+    await after_run.after_cancel(org=org, connection_id=connection, run_id=run, client=client)
     return json_response({**_summary(record), **_links(req, org, connection, run)}, status=202)

@@ -1,5 +1,6 @@
-"""What happens when a run ends (the sync orchestration's last activity; the cancel route
-starts the webhook too): the run-end webhook's delivery orchestration is started."""
+"""What happens when a run ends: the sync orchestration's last activity (or, for a cancelled
+run, a one-step orchestration the cancel route starts) applies the blob events queued during the
+run and starts the run-end webhook's delivery orchestration."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from shared.autosync.webhooks import webhook_instance
 from shared.settings import Settings
 from shared.sync import control
 
-__all__ = ["start_webhook"]
+__all__ = ["after_cancel", "start_webhook"]
 
 _log = logging.getLogger(__name__)
 
@@ -41,3 +42,14 @@ async def start_webhook(
     }
     await client.start_new(names.WEBHOOK_ORCHESTRATOR, instance, payload)
     return True
+
+
+async def after_cancel(
+    *, org: str, connection_id: str, run_id: str, client: control.DurableClient
+) -> None:
+    """A cancelled run's orchestration never reaches its last step: run it on its own."""
+    instance = f"after-{connection_id}-{run_id}"
+    if await client.get_status(instance):
+        return
+    payload = {"org": org, "connectionId": connection_id, "runId": run_id}
+    await client.start_new(names.AFTER_RUN_ORCHESTRATOR, instance, payload)

@@ -91,3 +91,31 @@ def test_one_signed_summary_per_run_retried_after_a_500(
     api.sync(org, conn)
     time.sleep(2)
     assert len(receiver.received) == 3
+
+
+def test_a_cancelled_run_sends_its_summary_too(
+    service: Service, container: ContainerClient, unique_name: str, receiver: WebhookReceiver
+) -> None:
+    api = service.api
+    for name, data in mediagen.mixed_set(4, seed=6, image_size=(120, 90), video_seconds=0.3):
+        container.upload_blob(name, data)
+    org = f"org-{unique_name}"
+    api.put_org(org)
+    conn = api.connect(org, account=service.account, container=container.container_name)
+    base = f"/api/orgs/{org}/connections/{conn}"
+    secret = api.http.put(base + "/webhook", json={"url": receiver.url}).json()["secret"]
+    service.proxy.slow_container, service.proxy.slow_seconds = container.container_name, 6.0
+    try:
+        run = api.start_sync(org, conn).json()["runId"]
+        time.sleep(1)
+        r = api.http.post(f"{base}/syncs/{run}/cancel")
+        assert r.status_code == 202, r.text
+    finally:
+        service.proxy.slow_container, service.proxy.slow_seconds = "", 0.0
+    wait_for(receiver, 1)
+    got = receiver.received[0]
+    assert verify(secret, got.headers["X-Blobsync-Signature"], got.body)
+    payload = json.loads(got.body)
+    assert (payload["runId"], payload["status"]) == (run, "cancelled")
+    time.sleep(2)
+    assert len(receiver.received) == 1
