@@ -241,7 +241,6 @@ async def _plan_one(
     plan.kind = inspected.kind
     plan.row = {
         **inspected.row,
-        "PartitionKey": partition_key("", ""),  # replaced by the caller
         "lastRunId": f"event:{plan.event_id}",
         "updatedAt": now,
         **stamp,
@@ -396,7 +395,7 @@ def newest_per_blob(
             continue
         held = chosen.get(name)
         if held is None or _seq_key(ev.sequencer) > _seq_key(held[0]):
-            chosen[name] = (ev.sequencer or "0", ev.id)
+            chosen[name] = (ev.sequencer, ev.id)  # "": no ordering, always reconcile
     return chosen, ignored
 
 

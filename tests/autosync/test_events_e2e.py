@@ -245,6 +245,10 @@ def test_a_burst_of_1000_created_events_in_batches(
     assert len(found) == 1000
     print(f"\n1000 BlobCreated events in 10 batches of 100: first event to last row {elapsed:.1f}s")
     assert used(service, org) == 1000 * 5
+    full = api.connect(org, account=account, container=cname, name="burst-full")
+    began = time.perf_counter()
+    assert api.sync(org, full)["counts"]["synced"] == 1000
+    print(f"the same 1000 blobs by a first full sync: {time.perf_counter() - began:.1f}s")
 
 
 def test_events_during_a_full_run_are_applied_when_it_ends(
