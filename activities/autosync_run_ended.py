@@ -40,8 +40,10 @@ async def autosync_run_ended(
             rt.assets_async() as assets,
         ):
             out["applied"] = await events.apply_queued(
+                org=org_id,
                 connection_id=connection_id,
                 repo=rt.autosync,
+                connections=rt.connections,
                 container=cc,
                 assets=assets,
                 inspector=inspect_entry,

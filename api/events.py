@@ -81,6 +81,7 @@ async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
             connection=row,
             still_active=lambda: bool(rt.connections.get(org, connection_id).active_run_id),
             repo=rt.autosync,
+            connections=rt.connections,
             container=cc,
             assets=assets,
             inspector=inspect_entry,

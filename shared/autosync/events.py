@@ -45,8 +45,9 @@ from shared.asset_keys import partition_key, row_key
 from shared.autosync.store import AutosyncRepository, hash_key
 from shared.errors import DomainError, FieldError, ValidationError
 from shared.reasons import Reason
-from shared.store import Connection
+from shared.store import Connection, ConnectionRepository
 from shared.store.assets import AssetStatus
+from shared.store.connections import until_unchanged
 from shared.store.staging import StagedEntry
 from shared.sync.steps import RETRY_REASONS, Inspector
 
@@ -297,9 +298,12 @@ async def reconcile_names(
     charge: Callable[..., int],
     rows_per_kind: Mapping[str, int],
     concurrency: int = 16,
+    deltas: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """Bring the rows of ``wanted`` (name -> (sequencer, event id)) to the blobs' current state.
-    An empty sequencer is a re-check: no ordering, and the stored sequencer is kept."""
+    An empty sequencer is a re-check: no ordering, and the stored sequencer is kept.
+    ``deltas`` collects the change of the connection's rows per status."""
+    deltas = {} if deltas is None else deltas
     counts: dict[str, int] = {}
     gate = asyncio.Semaphore(concurrency)
     pending = dict(wanted)
@@ -339,9 +343,46 @@ async def reconcile_names(
             if ok:
                 counts[plan.outcome] = counts.get(plan.outcome, 0) + 1
                 pending.pop(plan.name)
+                _count_transition(plan, deltas)
     if pending:
         counts["conflicts"] = len(pending)
     return counts
+
+
+def _count_transition(plan: _Plan, deltas: dict[str, int]) -> None:
+    before = str(plan.prev.get("status")) if plan.prev is not None else None
+    if plan.row is not None:
+        after: str | None = str(plan.row.get("status"))
+    elif plan.merge is not None and "status" in plan.merge:
+        after = str(plan.merge["status"])
+    else:
+        return
+    if before == after:
+        return
+    if before:
+        deltas[before] = deltas.get(before, 0) - 1
+    if after:
+        deltas[after] = deltas.get(after, 0) + 1
+
+
+def adjust_asset_counts(
+    connections: ConnectionRepository, org: str, connection_id: str, deltas: Mapping[str, int]
+) -> None:
+    """Apply row-status deltas to the connection's ``assetCounts`` (guarded by its ETag), so
+    the Connection Manager shows what events changed without a recount."""
+    if not any(deltas.values()):
+        return
+
+    def step() -> None:
+        row = connections.find(org, connection_id)
+        if row is None:
+            return
+        counts = row.asset_counts.to_json()
+        for status in counts:
+            counts[status] = max(0, counts[status] + deltas.get(status, 0))
+        connections.merge(row, {"assetCounts": json.dumps(counts)})
+
+    until_unchanged(step)
 
 
 def _charge(
@@ -415,6 +456,7 @@ async def handle_delivery(
     connection: Connection,
     still_active: Callable[[], bool],
     repo: AutosyncRepository,
+    connections: ConnectionRepository,
     container: AsyncContainerClient,
     assets: AsyncTableClient,
     inspector: Inspector,
@@ -447,6 +489,7 @@ async def handle_delivery(
     elif connection.active_run_id:
         return counts
     queued, keys = repo.queued_events(cid)
+    deltas: dict[str, int] = {}
     applied = await reconcile_names(
         _merge_newest(queued, wanted),
         connection_id=cid,
@@ -456,7 +499,9 @@ async def handle_delivery(
         charge=charge,
         rows_per_kind=rows_per_kind,
         concurrency=concurrency,
+        deltas=deltas,
     )
+    adjust_asset_counts(connections, connection.org_id, cid, deltas)
     repo.drop_queued(cid, keys)
     for key, value in applied.items():
         counts[key] = counts.get(key, 0) + value
@@ -465,8 +510,10 @@ async def handle_delivery(
 
 async def apply_queued(
     *,
+    org: str,
     connection_id: str,
     repo: AutosyncRepository,
+    connections: ConnectionRepository,
     container: AsyncContainerClient,
     assets: AsyncTableClient,
     inspector: Inspector,
@@ -477,6 +524,7 @@ async def apply_queued(
     queued, keys = repo.queued_events(connection_id)
     if not keys:
         return 0
+    deltas: dict[str, int] = {}
     await reconcile_names(
         queued,
         connection_id=connection_id,
@@ -485,6 +533,8 @@ async def apply_queued(
         inspector=inspector,
         charge=charge,
         rows_per_kind=rows_per_kind,
+        deltas=deltas,
     )
+    adjust_asset_counts(connections, org, connection_id, deltas)
     repo.drop_queued(connection_id, keys)
     return len(queued)

@@ -46,6 +46,20 @@ def enable_events(service: Service, org: str, conn: str) -> dict[str, Any]:
     return body
 
 
+def asset_counts(service: Service, org: str, conn: str) -> dict[str, int]:
+    r = service.api.http.get(f"/api/orgs/{org}/connections/{conn}")
+    assert r.status_code == 200, r.text
+    counts: dict[str, int] = r.json()["assetCounts"]
+    return counts
+
+
+def counts_of_rows(service: Service, org: str, conn: str) -> dict[str, int]:
+    out = {"synced": 0, "skipped": 0, "removed": 0, "ignored": 0}
+    for a in service.api.assets(org, conn):
+        out[a["status"]] += 1
+    return out
+
+
 def used(service: Service, org: str) -> int:
     r = service.api.http.get(f"/api/orgs/{org}/usage")
     assert r.status_code == 200, r.text
@@ -156,6 +170,7 @@ def test_events_produce_the_rows_a_full_sync_would(
     assert used(service, org) == charged
 
     by_events = rows(service, org, conn)
+    assert asset_counts(service, org, conn) == counts_of_rows(service, org, conn)
     assert "other/outside.jpg" not in by_events
     assert "cam/gone.png" not in by_events
     current = str(container.get_blob_client("cam/over.png").get_blob_properties().etag)
@@ -187,6 +202,7 @@ def test_events_produce_the_rows_a_full_sync_would(
     assert r.json()["counts"]["stale"] == 1
     statuses = {a["name"]: a["status"] for a in api.assets(org, conn)}
     assert statuses[victim] == "removed"
+    assert asset_counts(service, org, conn) == counts_of_rows(service, org, conn)
     final = api.sync(org, conn)["counts"]
     assert (final["added"], final["updated"], final["removed"]) == (0, 0, 0)
     assert key not in service.host.log_text()  # the key is never logged
@@ -314,5 +330,6 @@ def test_events_during_a_full_run_are_applied_when_it_ends(
         time.sleep(0.3)
     statuses = {a["name"]: a["status"] for a in api.assets(org, conn)}
     assert statuses[names[1]] == "removed"
+    assert asset_counts(service, org, conn) == counts_of_rows(service, org, conn)
     again = api.sync(org, conn)["counts"]
     assert (again["added"], again["updated"], again["removed"]) == (0, 0, 0)
