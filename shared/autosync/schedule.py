@@ -18,6 +18,9 @@ from shared.errors import FieldError, ValidationError
 
 __all__ = ["Schedule", "parse_schedule"]
 
+#: Durable timers of the Azure Storage provider are safe up to 6 days.
+MAX_INTERVAL_SECONDS = 6 * 86400
+
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -117,13 +120,13 @@ def parse_schedule(body: Any, *, min_interval_seconds: int, now: datetime) -> Sc
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 1:
             raise ValidationError([FieldError(field_name, "out_of_range", "a positive integer")])
         total = amount * units[field_name]
-        if not min_interval_seconds <= total <= 7 * 86400:
+        if not min_interval_seconds <= total <= MAX_INTERVAL_SECONDS:
             raise ValidationError(
                 [
                     FieldError(
                         field_name,
                         "out_of_range",
-                        f"between {min_interval_seconds} seconds and 7 days",
+                        f"between {min_interval_seconds} seconds and 6 days",
                     )
                 ]
             )
