@@ -22,9 +22,9 @@ from azure.storage.blob import ContainerClient
 from click.testing import Result
 
 from blobsync_cli.client import BlobSyncClient
-from blobsync_cli.demo import PLANTED, build_corpus
 from blobsync_cli.render import CSV_COLUMNS
 from devhost.azurite import EmulatorAccount
+from devtools.demo import PLANTED, build_corpus
 from tests.cli.conftest import Invoke, Service
 
 
