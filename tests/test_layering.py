@@ -143,3 +143,31 @@ def test_runtime_requirements_are_exactly_what_the_deployed_app_imports() -> Non
     # azure-core comes with every Azure SDK client; it is not pinned on its own.
     assert imported - required - {"azure-core"} == set(), "imported but not deployed"
     assert required - imported - RUNTIME_ONLY == set(), "deployed but never imported"
+
+
+#: Every top-level package of the service and of the repository's dev tooling.
+SERVICE_PACKAGES = (
+    "shared",
+    "api",
+    "activities",
+    "orchestrators",
+    "function_app",
+    "devhost",
+    "devtools",
+    "mediagen",
+    "bench",
+    "tests",
+)
+
+
+def test_the_cli_imports_nothing_from_the_service() -> None:
+    """``blobsync_cli`` is its own distribution: it must run where only it is installed."""
+    assert python_files("blobsync_cli"), "blobsync_cli/ holds the CLI"
+    assert violations("blobsync_cli", SERVICE_PACKAGES) == []
+
+
+def test_the_cli_checker_sees_a_service_import(tmp_path: Path) -> None:
+    sample = tmp_path / "bad.py"
+    sample.write_text("from shared.sync.views import asset_id\nimport devhost.testing\n")
+    found = imported_modules(sample)
+    assert any(m == f or m.startswith(f + ".") for m in found for f in SERVICE_PACKAGES)

@@ -1,4 +1,4 @@
-"""The one-command demo: ``python -m blobsync_cli.demo`` (``./scripts/demo.sh`` sets up first).
+"""The one-command demo: ``python -m devtools.demo`` (``./scripts/demo.sh`` sets up first).
 
 It starts Azurite (the platform's account ``devstoreaccount1`` and a customer account
 ``contosodemo``) and the function app under the dev host, fills a customer container with
@@ -9,7 +9,9 @@ skip report -> usage. It checks the outcome (every planted failure skipped with 
 prints a summary, and stops what it started - or, with ``--keep-running``, keeps Azurite and the
 dev host up and prints the URLs until Ctrl-C.
 
-Dev tooling only: it imports ``devhost`` and ``mediagen`` from the repository root.
+Dev tooling only: it imports ``devhost`` and ``mediagen`` from the repository root, so it lives
+here rather than in the installable ``blobsync_cli`` package (which imports nothing but its own
+declared dependencies).
 """
 
 from __future__ import annotations
