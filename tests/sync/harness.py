@@ -17,7 +17,7 @@ import httpx
 from aiohttp import ClientSession, web
 
 from blobsync_cli.client import TERMINAL_STATUSES, BlobSyncClient
-from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, free_port
+from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, emulator_app_settings, free_port
 from devhost.testing import DevHostProcess
 from tests.api.contract import check_response
 
@@ -257,18 +257,16 @@ def running_service(
         f"TableEndpoint=http://127.0.0.1:{proxy.table_port}/{platform.name};"
         f"QueueEndpoint={platform.queue_endpoint};"
     )
-    env = {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": platform.connection_string,
-        "METADATA_STORAGE_CONNECTION": metadata,
-        "CUSTOMER_STORAGE_MODE": "emulator",
-        "EMULATOR_BLOB_ENDPOINT": f"http://127.0.0.1:{proxy.blob_port}",
-        "EMULATOR_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in customers),
-        "SYNC_PAGE_SIZE": "100",
-        "SYNC_BATCH_SIZE": "40",
-        "SYNC_PAGES_PER_EXECUTION": "2",
+    env = emulator_app_settings(
+        platform,
+        customers,
+        blob_endpoint=f"http://127.0.0.1:{proxy.blob_port}",
+        metadata_connection=metadata,
+        SYNC_PAGE_SIZE="100",
+        SYNC_BATCH_SIZE="40",
+        SYNC_PAGES_PER_EXECUTION="2",
         **(extra_env or {}),
-    }
+    )
     host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace)
     try:
         host.start()
