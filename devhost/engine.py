@@ -37,7 +37,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -75,6 +74,7 @@ from devhost.history import (
 from devhost.invoke import (
     InvocationContext,
     call_function,
+    close_sdk_session,
     decode_activity_input,
     encode_activity_output,
 )
@@ -82,6 +82,7 @@ from devhost.loader import FunctionIndex, IndexedFunction
 from devhost.logs import log_invocation
 from devhost.shim import Decision, DecisionKind
 from devhost.store import InstanceQuery, InstanceRecord, StoredMessage, TaskHubStore
+from devhost.worker import FunctionTimeoutError, Worker, thread_count
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,10 @@ def validate_instance_id(instance_id: str) -> None:
     problem = instance_id_problem(instance_id)
     if problem is not None:
         raise InvalidInstanceIdError(problem)
+
+
+def _short_type(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _short_error(exc: BaseException, limit: int = 500) -> str:
@@ -209,6 +214,7 @@ class Engine:
         config: HostConfig,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
+        worker: Worker | None = None,
     ) -> None:
         self.index = index
         self.store = store
@@ -218,17 +224,11 @@ class Engine:
         self._instances: dict[str, _Instance] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._orchestrator_slots = asyncio.Semaphore(config.max_concurrent_orchestrations)
-        self._orchestrator_pool = ThreadPoolExecutor(
-            max_workers=min(config.max_concurrent_orchestrations, 4),
-            thread_name_prefix="orchestrator",
-        )
-        sync_threads = config.max_concurrent_activities
-        env_threads = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "")
-        if env_threads.isdigit() and int(env_threads) > 0:
-            sync_threads = min(sync_threads, int(env_threads))
-        self._activity_pool = ThreadPoolExecutor(
-            max_workers=sync_threads, thread_name_prefix="activity"
-        )
+        # The extension's limits (host.json) bound what is dispatched; the worker's loop and
+        # its one thread pool run it (orchestrator episodes and sync activities share the pool
+        # with sync HTTP functions, as in the Python worker).
+        self._owns_worker = worker is None
+        self.worker = worker or Worker(thread_count(os.environ))
         self._activity_queue: asyncio.Queue[ActivityWork] = asyncio.Queue()
         self._outbox: asyncio.Queue[tuple[str, StoredMessage, asyncio.Future[bool]]] = (
             asyncio.Queue()
@@ -242,6 +242,8 @@ class Engine:
     async def start(self) -> None:
         """Recover non-terminal instances, then start the writer and the activity workers."""
         self._loop = asyncio.get_running_loop()
+        if self._owns_worker:
+            self.worker.start()
         records = await self.store.list_active_instances()
         for record in records:
             try:
@@ -274,8 +276,8 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._workers, *self._tasks, return_exceptions=True)
-        self._orchestrator_pool.shutdown(wait=False, cancel_futures=True)
-        self._activity_pool.shutdown(wait=False, cancel_futures=True)
+        if self._owns_worker:
+            await asyncio.to_thread(self.worker.stop, close_sdk_session())
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -486,6 +488,15 @@ class Engine:
         try:
             async with self._orchestrator_slots:
                 await self._episode(instance)
+        except FunctionTimeoutError as exc:
+            # The extension aborts the episode on a platform error such as a timeout; the
+            # messages stay queued and the episode runs again (OutOfProcMiddleware).
+            logger.warning(
+                "orchestrator episode of %s aborted (%s); it will run again",
+                instance.instance_id,
+                exc,
+            )
+            retry = True
         except Exception:
             logger.exception(
                 "episode for instance %s failed to commit; retrying", instance.instance_id
@@ -522,9 +533,25 @@ class Engine:
         self.stats.max_history_events = max(self.stats.max_history_events, len(outcome.history))
         invocation = InvocationContext(entry.name, str(self.index.app_dir))
         began = time.perf_counter()
-        state, error = await asyncio.get_running_loop().run_in_executor(
-            self._orchestrator_pool, call_orchestrator, entry, context
-        )
+        try:
+            state, error = await self.worker.call(
+                call_orchestrator,
+                {"entry": entry, "context": context},
+                is_async=False,
+                function_name=entry.name,
+                invocation_id=invocation.invocation_id,
+                function_timeout=self.config.function_timeout,
+            )
+        except FunctionTimeoutError as exc:
+            log_invocation(
+                entry.name,
+                invocation_id=invocation.invocation_id,
+                duration_s=time.perf_counter() - began,
+                succeeded=False,
+                instance_id=record.instance_id,
+                error=str(exc),
+            )
+            raise
         self.stats.episodes += 1
         per_instance = self.stats.episodes_by_instance
         per_instance[record.instance_id] = per_instance.get(record.instance_id, 0) + 1
@@ -732,11 +759,15 @@ class Engine:
             value = await call_function(
                 entry,
                 {entry.trigger_name: argument},
-                executor=self._activity_pool,
+                worker=self.worker,
                 context=context,
+                function_timeout=self.config.function_timeout,
             )
             result = encode_activity_output(value)
         except Exception as exc:
+            # A timeout is the host's exception (its own message); a user error arrives from
+            # the worker as "<type>: <message>".
+            message = str(exc) if isinstance(exc, FunctionTimeoutError) else _short_type(exc)
             log_invocation(
                 entry.name if entry else work.name,
                 invocation_id=context.invocation_id,
@@ -748,7 +779,7 @@ class Engine:
             return new_event(
                 EventType.TASK_FAILED,
                 TaskScheduledId=work.task_id,
-                Reason=f"Activity function '{work.name}' failed: {type(exc).__name__}: {exc}",
+                Reason=f"Activity function '{work.name}' failed: {message}",
                 Details="".join(traceback.format_exception(exc)),
             )
         self.stats.activities += 1

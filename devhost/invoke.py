@@ -9,6 +9,7 @@ byte for byte.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import threading
@@ -24,6 +25,7 @@ from azure.functions._durable_functions import df_dumps, df_loads
 from multidict import CIMultiDict
 
 from devhost.loader import IndexedFunction
+from devhost.worker import Worker
 
 
 class _TraceContext(TraceContext):
@@ -107,16 +109,29 @@ async def call_function(
     entry: IndexedFunction,
     kwargs: dict[str, Any],
     *,
-    executor: Executor | None,
+    worker: Worker | None = None,
+    executor: Executor | None = None,
     context: InvocationContext | None = None,
+    function_timeout: dt.timedelta | None = None,
 ) -> Any:
-    """Invoke ``entry`` with ``kwargs`` (+ ``context`` if it wants one), sync or async."""
+    """Invoke ``entry`` with ``kwargs`` (+ ``context`` if it wants one), sync or async.
+
+    With a ``worker`` (the dev host), the call runs there as the Python worker runs it, with the
+    host's ``timeout``; without one (in-process tools), on the caller's loop / ``executor``.
+    """
+    context = context or InvocationContext(entry.name, str(_directory_of(entry)))
     if entry.wants_context:
-        kwargs = {
-            **kwargs,
-            "context": context or InvocationContext(entry.name, str(_directory_of(entry))),
-        }
+        kwargs = {**kwargs, "context": context}
     fn = entry.user_function
+    if worker is not None:
+        return await worker.call(
+            fn,
+            kwargs,
+            is_async=entry.is_async,
+            function_name=entry.name,
+            invocation_id=context.invocation_id,
+            function_timeout=function_timeout,
+        )
     if entry.is_async:
         return await fn(**kwargs)
     loop = asyncio.get_running_loop()
