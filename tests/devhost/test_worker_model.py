@@ -138,6 +138,14 @@ def test_an_activity_past_function_timeout_fails_with_the_hosts_message(
     assert status == 202, body
     url = json.loads(body)["statusQueryGetUri"]
     began = time.monotonic()
+    time.sleep(1.0)
+    # while the activity runs, showHistory lists its TaskScheduled row (as the extension does)
+    running = instance_payload(url + "&showHistory=true")
+    assert running["runtimeStatus"] == "Running"
+    kinds = {e["EventType"]: e for e in running["historyEvents"]}
+    assert kinds["TaskScheduled"]["Name"] == "sleepy"
+    assert kinds["ExecutionStarted"]["FunctionName"] == "times_out"
+    assert "OrchestrationInstance" not in kinds["ExecutionStarted"]
     while (state := instance_payload(url))["runtimeStatus"] != "Completed":
         assert time.monotonic() - began < 30, state
         time.sleep(0.1)
