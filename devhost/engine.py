@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import time
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,7 +46,6 @@ from devhost.episode import (
     EpisodeOutcome,
     apply_orchestrator_state,
     build_context,
-    call_orchestrator,
     child_result_event,
     fail,
     instance_id_problem,
@@ -76,13 +74,15 @@ from devhost.invoke import (
     call_function,
     close_sdk_session,
     decode_activity_input,
+    describe_error,
     encode_activity_output,
+    error_details,
 )
 from devhost.loader import FunctionIndex, IndexedFunction
 from devhost.logs import log_invocation
 from devhost.shim import Decision, DecisionKind
 from devhost.store import InstanceQuery, InstanceRecord, StoredMessage, TaskHubStore
-from devhost.worker import FunctionTimeoutError, Worker, thread_count
+from devhost.worker import FunctionRunner, FunctionTimeoutError, Worker, thread_count
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +120,6 @@ def validate_instance_id(instance_id: str) -> None:
     problem = instance_id_problem(instance_id)
     if problem is not None:
         raise InvalidInstanceIdError(problem)
-
-
-def _short_type(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _short_error(exc: BaseException, limit: int = 500) -> str:
@@ -214,7 +210,7 @@ class Engine:
         config: HostConfig,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
-        worker: Worker | None = None,
+        worker: FunctionRunner | None = None,
     ) -> None:
         self.index = index
         self.store = store
@@ -228,7 +224,7 @@ class Engine:
         # its one thread pool run it (orchestrator episodes and sync activities share the pool
         # with sync HTTP functions, as in the Python worker).
         self._owns_worker = worker is None
-        self.worker = worker or Worker(thread_count(os.environ))
+        self.worker: FunctionRunner = worker or Worker(thread_count(os.environ))
         self._activity_queue: asyncio.Queue[ActivityWork] = asyncio.Queue()
         self._outbox: asyncio.Queue[tuple[str, StoredMessage, asyncio.Future[bool]]] = (
             asyncio.Queue()
@@ -534,12 +530,10 @@ class Engine:
         invocation = InvocationContext(entry.name, str(self.index.app_dir))
         began = time.perf_counter()
         try:
-            state, error = await self.worker.call(
-                call_orchestrator,
-                {"entry": entry, "context": context},
-                is_async=False,
-                function_name=entry.name,
-                invocation_id=invocation.invocation_id,
+            state, error = await self.worker.orchestrate(
+                entry,
+                context,
+                invocation=invocation,
                 function_timeout=self.config.function_timeout,
             )
         except FunctionTimeoutError as exc:
@@ -767,7 +761,7 @@ class Engine:
         except Exception as exc:
             # A timeout is the host's exception (its own message); a user error arrives from
             # the worker as "<type>: <message>".
-            message = str(exc) if isinstance(exc, FunctionTimeoutError) else _short_type(exc)
+            message = describe_error(exc)
             log_invocation(
                 entry.name if entry else work.name,
                 invocation_id=context.invocation_id,
@@ -780,7 +774,7 @@ class Engine:
                 EventType.TASK_FAILED,
                 TaskScheduledId=work.task_id,
                 Reason=f"Activity function '{work.name}' failed: {message}",
-                Details="".join(traceback.format_exception(exc)),
+                Details=error_details(exc),
             )
         self.stats.activities += 1
         log_invocation(

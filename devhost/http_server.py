@@ -31,13 +31,19 @@ from typing import Any
 from aiohttp import web
 
 from devhost.engine import Engine
-from devhost.invoke import HttpResult, InvocationContext, build_http_request, call_function
+from devhost.invoke import (
+    HttpResult,
+    InvocationContext,
+    build_http_request,
+    call_function,
+    describe_error,
+)
 from devhost.keys import KeyPolicy, KeyScope
 from devhost.loader import FunctionIndex, IndexedFunction
 from devhost.logs import log_invocation
 from devhost.management import RPC_PATH, WEBHOOK_PATH, Links, ManagementApi, json_response
 from devhost.routing import Router
-from devhost.worker import FunctionTimeoutError, Worker
+from devhost.worker import FunctionRunner
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +77,7 @@ async def invoke_http_function(
     client_binding: str | None,
     executor: Executor | None,
     function_directory: str,
-    worker: Worker | None = None,
+    worker: FunctionRunner | None = None,
     function_timeout: dt.timedelta | None = None,
 ) -> HttpResult:
     """Invoke one HTTP-triggered function as the worker does; exceptions become a 500."""
@@ -108,9 +114,7 @@ async def invoke_http_function(
             invocation_id=context.invocation_id,
             duration_s=time.perf_counter() - began,
             succeeded=False,
-            error=str(exc)
-            if isinstance(exc, FunctionTimeoutError)
-            else f"{type(exc).__name__}: {exc}",
+            error=describe_error(exc),
         )
         logger.debug("HTTP function %s raised", entry.name, exc_info=True)
         return HttpResult(500, [], b"")
@@ -135,7 +139,7 @@ class PublicServer:
         management: ManagementApi,
         links: Links,
         keys: KeyPolicy,
-        worker: Worker,
+        worker: FunctionRunner,
         rpc_base_url: str,
         hub_name: str,
         function_timeout: dt.timedelta | None = None,

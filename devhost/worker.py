@@ -30,11 +30,18 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, Protocol
+
+import azure.functions as func
+
+from devhost.episode import call_orchestrator
+from devhost.loader import IndexedFunction
 
 logger = logging.getLogger("devhost")
 
 THREAD_COUNT_SETTING = "PYTHON_THREADPOOL_THREAD_COUNT"
+PROCESS_COUNT_SETTING = "FUNCTIONS_WORKER_PROCESS_COUNT"
+MAX_PROCESS_COUNT = 10  # the host's limit for FUNCTIONS_WORKER_PROCESS_COUNT
 
 
 def default_thread_count() -> int:
@@ -56,6 +63,19 @@ def thread_count(environ: Mapping[str, str]) -> int:
         default_thread_count(),
     )
     return default_thread_count()
+
+
+def process_count(environ: Mapping[str, str]) -> int:
+    """``FUNCTIONS_WORKER_PROCESS_COUNT`` (1-10, default 1), as the host reads it."""
+    raw = environ.get(PROCESS_COUNT_SETTING, "").strip()
+    if not raw:
+        return 1
+    if raw.isdigit() and 1 <= int(raw) <= MAX_PROCESS_COUNT:
+        return int(raw)
+    logger.warning(
+        "%s=%r is not between 1 and %d; using 1", PROCESS_COUNT_SETTING, raw, MAX_PROCESS_COUNT
+    )
+    return 1
 
 
 def format_timespan(value: dt.timedelta) -> str:
@@ -83,11 +103,57 @@ class FunctionTimeoutError(Exception):
         self.timeout = timeout
 
 
+class FunctionRunner(Protocol):
+    """Where invocations run: one in-process :class:`Worker`, or worker processes."""
+
+    @property
+    def threads(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def stop(self, cleanup: Coroutine[Any, Any, Any] | None = None) -> None: ...
+
+    async def invoke(
+        self,
+        entry: IndexedFunction,
+        kwargs: dict[str, Any],
+        *,
+        invocation: func.Context,
+        function_timeout: dt.timedelta | None,
+    ) -> Any:
+        """Call a user function with ``kwargs`` (+ ``context`` if it wants one)."""
+
+    async def orchestrate(
+        self,
+        entry: IndexedFunction,
+        context: dict[str, Any],
+        *,
+        invocation: func.Context,
+        function_timeout: dt.timedelta | None,
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """Run one orchestrator episode: :func:`devhost.episode.call_orchestrator`."""
+
+
+def log_timeout(
+    function_name: str, invocation_id: str, timeout: dt.timedelta, consequence: str
+) -> None:
+    logger.error(
+        "Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). "
+        "Initiating cancellation.",
+        format_timespan(timeout),
+        function_name,
+        invocation_id,
+    )
+    logger.warning(
+        "A function timeout has occurred. %s (invocationId '%s').", consequence, invocation_id
+    )
+
+
 class Worker:
     """One worker's event loop (on its own thread) and synchronous thread pool."""
 
     def __init__(self, threads: int, *, name: str = "worker") -> None:
-        self.threads = threads
+        self._threads = threads
         self.name = name
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix=f"{name}-sync"
@@ -96,6 +162,10 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._busy = 0
         self._busy_lock = threading.Lock()
+
+    @property
+    def threads(self) -> int:
+        return self._threads
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -131,6 +201,43 @@ class Worker:
         """Run ``coro`` on the worker's loop (from any thread)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
+    async def invoke(
+        self,
+        entry: IndexedFunction,
+        kwargs: dict[str, Any],
+        *,
+        invocation: func.Context,
+        function_timeout: dt.timedelta | None,
+    ) -> Any:
+        if entry.wants_context:
+            kwargs = {**kwargs, "context": invocation}
+        return await self.call(
+            entry.user_function,
+            kwargs,
+            is_async=entry.is_async,
+            function_name=entry.name,
+            invocation_id=invocation.invocation_id,
+            function_timeout=function_timeout,
+        )
+
+    async def orchestrate(
+        self,
+        entry: IndexedFunction,
+        context: dict[str, Any],
+        *,
+        invocation: func.Context,
+        function_timeout: dt.timedelta | None,
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        result: tuple[dict[str, Any] | None, str | None] = await self.call(
+            call_orchestrator,
+            {"entry": entry, "context": context},
+            is_async=False,
+            function_name=entry.name,
+            invocation_id=invocation.invocation_id,
+            function_timeout=function_timeout,
+        )
+        return result
+
     async def call(
         self,
         fn: Callable[..., Any],
@@ -143,10 +250,10 @@ class Worker:
     ) -> Any:
         """Invoke ``fn(**kwargs)`` as the worker does; the caller may be on any loop.
 
-        Raises :class:`FunctionTimeoutError` after ``function_timeout`` (the invocation is abandoned: an
-        ``async def`` function is cancelled, a synchronous one keeps running on its thread).
+        Raises :class:`FunctionTimeoutError` after ``function_timeout`` (the invocation is
+        abandoned: an ``async def`` function is cancelled, a synchronous one keeps running).
         """
-        future = self.submit(self._invoke(fn, kwargs, is_async))
+        future = self.submit(self.run(fn, kwargs, is_async))
         waiting = asyncio.wrap_future(future)
         timeout = function_timeout
         if timeout is None:
@@ -155,24 +262,20 @@ class Worker:
             return await asyncio.wait_for(asyncio.shield(waiting), timeout.total_seconds())
         except TimeoutError:
             future.cancel()
-            logger.error(
-                "Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). "
-                "Initiating cancellation.",
-                format_timespan(timeout),
+            log_timeout(
                 function_name,
                 invocation_id,
-            )
-            logger.warning(
-                "A function timeout has occurred. Azure restarts the worker process executing "
-                "invocationId '%s'; the dev host cannot%s.",
-                invocation_id,
-                " stop a thread: the invocation keeps its pool thread until it returns"
+                timeout,
+                "Azure restarts the worker process; the in-process worker cannot stop a thread, "
+                "so the invocation keeps its pool thread until it returns"
                 if not is_async
-                else " restart its worker: the invocation's coroutine is cancelled",
+                else "Azure restarts the worker process; the in-process worker cancels the "
+                "invocation's coroutine",
             )
             raise FunctionTimeoutError(function_name, timeout) from None
 
-    async def _invoke(self, fn: Callable[..., Any], kwargs: dict[str, Any], is_async: bool) -> Any:
+    async def run(self, fn: Callable[..., Any], kwargs: dict[str, Any], is_async: bool) -> Any:
+        """On the worker's loop: await an ``async def`` function, or run a sync one on the pool."""
         if is_async:
             return await fn(**kwargs)
         return await asyncio.get_running_loop().run_in_executor(
