@@ -83,6 +83,7 @@ from devhost.logs import log_invocation
 from devhost.shim import Decision, DecisionKind
 from devhost.store import InstanceQuery, InstanceRecord, StoredMessage, TaskHubStore
 from devhost.worker import FunctionRunner, FunctionTimeoutError, Worker, thread_count
+from devhost.worker_process import WorkerProcessExitError
 
 logger = logging.getLogger(__name__)
 
@@ -727,6 +728,17 @@ class Engine:
                 event = await self._run_activity(work)
             except asyncio.CancelledError:
                 raise
+            except WorkerProcessExitError as exc:
+                # a platform error, not the activity's: the extension aborts the work item and
+                # it runs again (TaskActivityShim: FunctionsRuntimeError -> SessionAborted)
+                logger.warning(
+                    "activity %s of %s aborted (%s); it runs again",
+                    work.name,
+                    work.instance_id,
+                    exc,
+                )
+                self._activity_queue.put_nowait(work)
+                continue
             except Exception:  # _run_activity turns user errors into TaskFailed already
                 logger.exception("activity %s of %s was lost", work.name, work.instance_id)
                 continue
@@ -758,6 +770,8 @@ class Engine:
                 function_timeout=self.config.function_timeout,
             )
             result = encode_activity_output(value)
+        except WorkerProcessExitError:
+            raise
         except Exception as exc:
             # A timeout is the host's exception (its own message); a user error arrives from
             # the worker as "<type>: <message>".

@@ -25,7 +25,8 @@ from devhost.loader import FunctionIndex, FunctionKind, load_app
 from devhost.management import RPC_PATH, Links, ManagementApi
 from devhost.store import TaskHubStore
 from devhost.table_store import TableStore
-from devhost.worker import Worker, format_timespan, thread_count
+from devhost.worker import FunctionRunner, Worker, format_timespan, process_count, thread_count
+from devhost.worker_process import ProcessWorker, WorkerGroup
 
 logger = logging.getLogger("devhost")
 
@@ -63,7 +64,8 @@ class DevHost:
         self._store = store
         self._runners: list[web.AppRunner] = []
         self._engine: Engine | None = None
-        self._worker: Worker | None = None
+        self._worker: FunctionRunner | None = None
+        self._processes = 1
         self._public: PublicServer | None = None
         self.index: FunctionIndex | None = None
         self.config: HostConfig | None = None
@@ -116,8 +118,26 @@ class DevHost:
                 self.options.workspace_dir / KEYS_FILE_NAME,
             )
 
-        worker = self._worker = Worker(thread_count(self.environ))
-        worker.start()
+        threads = thread_count(self.environ)
+        self._processes = process_count(self.environ)
+        worker: FunctionRunner
+        if self._processes == 1:
+            worker = Worker(threads)
+        else:
+            worker = WorkerGroup(
+                [
+                    ProcessWorker(
+                        app_dir,
+                        hub_name=config.hub_name,
+                        threads=threads,
+                        name=f"worker{n}",
+                        environ=self.environ,
+                    )
+                    for n in range(1, self._processes + 1)
+                ]
+            )
+        self._worker = worker
+        await asyncio.to_thread(worker.start)
         engine = self._engine = Engine(index, store, config, worker=worker)
         await engine.start()
 
@@ -196,10 +216,12 @@ class DevHost:
         threads = self._worker.threads if self._worker else 0
         timeout = config.function_timeout
         logger.info(
-            "Python worker: 1 process, 1 event loop, %d sync threads (%s); functionTimeout %s; "
+            "Python worker: %s, each with 1 event loop and %d sync threads; functionTimeout %s; "
             "HTTP responses cut at %gs",
+            "1 process (in the dev host's)"
+            if self._processes == 1
+            else f"{self._processes} processes (FUNCTIONS_WORKER_PROCESS_COUNT)",
             threads,
-            "PYTHON_THREADPOOL_THREAD_COUNT",
             format_timespan(timeout) if timeout else "unlimited",
             self.options.http_response_limit_s,
         )

@@ -247,6 +247,8 @@ class HttpResult:
     @classmethod
     def from_return_value(cls, value: Any) -> HttpResult:
         """Convert the ``$return`` value as the worker's ``HttpResponseConverter`` does."""
+        if isinstance(value, HttpResult):  # converted in a worker process already
+            return value
         if value is None:
             return cls(204, [], b"")
         if isinstance(value, str):

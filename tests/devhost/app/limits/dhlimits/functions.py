@@ -6,6 +6,7 @@ Each HTTP function answers JSON with the thread it ran on and when it started an
 
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -17,6 +18,8 @@ bp = df.Blueprint()
 SLEEPY = "sleepy"
 TIMED_OUT = "times_out"
 QUICK = "quick_steps"
+PID = "pid_of_worker"
+SPREAD = "spread"
 
 #: Invocations of ``slow`` that ran to their end (the function outlives its caller's answer).
 _finished: list[str] = []
@@ -97,3 +100,23 @@ def times_out(context: df.DurableOrchestrationContext):
 def quick_steps(context: df.DurableOrchestrationContext):
     first = yield context.call_activity(SLEEPY, 0)
     return first
+
+
+@bp.route(route="pid", methods=["GET"])
+def pid(req: func.HttpRequest) -> func.HttpResponse:
+    """Which worker process ran this invocation."""
+    return func.HttpResponse(json.dumps(os.getpid()), mimetype="application/json")
+
+
+@bp.activity_trigger(input_name="seconds", activity=PID)
+def pid_of_worker(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=SPREAD)
+def spread(context: df.DurableOrchestrationContext):
+    """Fans out activities that report their worker process."""
+    n = int(context.get_input())
+    pids = yield context.task_all([context.call_activity(PID, 0.2) for _ in range(n)])
+    return pids
