@@ -219,7 +219,10 @@ class ProcessWorker:
         self._process, self._conn, self.pid = process, parent, int(pid)
         self._generation += 1
         threading.Thread(
-            target=self._read, args=(parent, self._generation), name=f"{self.name}-reader"
+            target=self._read,
+            args=(parent, self._generation),
+            name=f"{self.name}-reader",
+            daemon=True,
         ).start()
         logger.info("Worker process %s started (pid %d)", self.name, self.pid)
 
