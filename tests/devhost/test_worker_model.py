@@ -158,6 +158,26 @@ def test_an_activity_past_function_timeout_fails_with_the_hosts_message(
     assert "Timeout value of 00:00:04 exceeded by function 'Functions.sleepy'" in log
 
 
+def test_an_orchestrator_episode_past_function_timeout_is_aborted_and_run_again(
+    host: DevHostProcess,
+) -> None:
+    wait_idle(host)
+    status, body, _ = post(
+        host, "/runtime/webhooks/durabletask/orchestrators/slow_start", json.dumps("5")
+    )
+    assert status == 202, body
+    url = json.loads(body)["statusQueryGetUri"]
+    deadline = time.monotonic() + 30
+    while (state := instance_payload(url))["runtimeStatus"] != "Completed":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    # the first episode timed out and was discarded; the retried ones completed the instance
+    assert state["output"]["episodes"] >= 2
+    assert "Timeout value of 00:00:04 exceeded by function 'Functions.slow_start'" in (
+        host.log_text()
+    )
+
+
 # --------------------------------------------------------------------------- helpers
 def get_json_list(host: DevHostProcess, path: str) -> list[str]:
     status, body, _ = get(host, path)

@@ -19,6 +19,10 @@ SLEEPY = "sleepy"
 TIMED_OUT = "times_out"
 QUICK = "quick_steps"
 PID = "pid_of_worker"
+SLOW_START = "slow_start"
+
+#: Episodes of ``slow_start`` per instance in this worker process.
+_episodes: dict[str, int] = {}
 SPREAD = "spread"
 
 #: Invocations of ``slow`` that ran to their end (the function outlives its caller's answer).
@@ -120,3 +124,14 @@ def spread(context: df.DurableOrchestrationContext):
     n = int(context.get_input())
     pids = yield context.task_all([context.call_activity(PID, 0.2) for _ in range(n)])
     return pids
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=SLOW_START)
+def slow_start(context: df.DurableOrchestrationContext):
+    """Its first episode outlives functionTimeout (a blocking call in orchestrator code)."""
+    with _finished_lock:
+        episode = _episodes[context.instance_id] = _episodes.get(context.instance_id, 0) + 1
+    if episode == 1:
+        time.sleep(float(context.get_input()))
+    yield context.call_activity(SLEEPY, 0)
+    return {"episodes": episode}
