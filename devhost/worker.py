@@ -16,8 +16,10 @@ the app setting ``PYTHON_THREADPOOL_THREAD_COUNT`` (default: ``ThreadPoolExecuto
 listeners and orchestration engine keep their own loop, as the Functions host is a separate process
 in Azure) and the pool. :meth:`Worker.call` is what the host does per invocation, including the
 host's ``functionTimeout`` (:class:`FunctionTimeoutError`, the host's message). In Azure the host
-then restarts the worker process; the dev host cannot stop a thread, so a timed-out synchronous
-invocation keeps its pool thread until it returns (an ``async def`` one is cancelled).
+then restarts the worker process; this in-process worker cannot stop a thread, so a timed-out
+synchronous invocation keeps its pool thread until it returns (an ``async def`` one is
+cancelled). With ``FUNCTIONS_WORKER_PROCESS_COUNT`` > 1 the workers are real processes and are
+restarted (:mod:`devhost.worker_process`).
 """
 
 from __future__ import annotations
