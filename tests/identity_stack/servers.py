@@ -84,9 +84,7 @@ def entra_app(directory: Directory) -> web.Application:
     async def discovery(request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
         if tenant not in directory.tenants:
-            return _aad_error(
-                400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found."
-            )
+            return _aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
         base = f"{directory.entra_base}/{tenant}"
         return web.json_response(
             {
@@ -125,13 +123,16 @@ def _client_authenticated(
     if "client_secret" in form:
         if form["client_secret"] in app.secrets:
             return None
-        return _aad_error(
-            401, "invalid_client", 7000215, "Invalid client secret provided."
-        )
+        return _aad_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
     assertion = form.get("client_assertion")
     if not assertion:
-        return _aad_error(400, "invalid_request", 900144, "The request body must contain "
-                          "the following parameter: 'client_assertion' or 'client_secret'.")
+        return _aad_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain "
+            "the following parameter: 'client_assertion' or 'client_secret'.",
+        )
     header = jwt.get_unverified_header(assertion)
     if "x5t" in header or "x5t#S256" in header:
         for cert in app.certificates:
@@ -157,13 +158,14 @@ def _client_authenticated(
             audience=TOKEN_EXCHANGE_AUDIENCE,
         )
     except jwt.ExpiredSignatureError:
-        return _aad_error(400, "invalid_client", 700024,
-                          "Client assertion is not within its valid time range.")
+        return _aad_error(
+            400, "invalid_client", 700024, "Client assertion is not within its valid time range."
+        )
     except jwt.PyJWTError:
-        return _aad_error(401, "invalid_client", 700027, "Client assertion contains an "
-                          "invalid signature.")
-    if any(f.issuer == claims.get("iss") and f.subject == claims.get("sub")
-           for f in app.federated):
+        return _aad_error(
+            401, "invalid_client", 700027, "Client assertion contains an invalid signature."
+        )
+    if any(f.issuer == claims.get("iss") and f.subject == claims.get("sub") for f in app.federated):
         return None
     return _aad_error(
         400, "invalid_client", 70021, "No matching federated identity record found for "
@@ -343,7 +345,9 @@ class Front:
 
     def challenge(self, account: Account) -> dict[str, str]:
         uri = f"{self.directory.entra_base}/{account.tenant_id}/oauth2/authorize"
-        return {"WWW-Authenticate": f"Bearer authorization_uri={uri} resource_id={STORAGE_RESOURCE}"}
+        return {
+            "WWW-Authenticate": f"Bearer authorization_uri={uri} resource_id={STORAGE_RESOURCE}"
+        }
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024**2)
@@ -452,7 +456,7 @@ class Front:
         )  # fmt: skip
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        account, refused = self._verdict(request)
+        _account, refused = self._verdict(request)
         if refused is not None:
             return refused
         self.directory.record("storage", request.method, request.path, "allowed")

@@ -65,7 +65,7 @@ class _TlsAzurite:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                urllib.request.urlopen(  # noqa: S310 - loopback only
+                urllib.request.urlopen(
                     f"https://127.0.0.1:{self.port}/{self.accounts[0]}?comp=list",
                     timeout=2,
                     context=context,
@@ -133,7 +133,7 @@ class IdentityStack:
             "PLATFORM_APP_CLIENT_SECRET": self.secret,
             "PLATFORM_APP_AUTHORITY_HOST": self.authority,
             "STORAGE_BLOB_ENDPOINT": self.blob_endpoint_template,
-            "STORAGE_CA_BUNDLE": self.ca_file,
+            "TLS_CA_BUNDLE": self.ca_file,
         }
 
     # -- the customer's side ---------------------------------------------------------------
@@ -177,9 +177,7 @@ class IdentityStack:
 
     def set_cors(self, account: str, *origins: str) -> None:
         with self.directory.lock:
-            self.directory.accounts[account].cors = (
-                [CorsRule(tuple(origins))] if origins else []
-            )
+            self.directory.accounts[account].cors = [CorsRule(tuple(origins))] if origins else []
 
     def block_network(self, account: str, blocked: bool = True) -> None:
         with self.directory.lock:
@@ -263,7 +261,7 @@ def running_stack(workspace: Path, accounts: tuple[str, ...]) -> Iterator[Identi
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(start())
-        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+        except BaseException as exc:
             failure.append(exc)
         ready.set()
         if not failure:
@@ -275,9 +273,7 @@ def running_stack(workspace: Path, accounts: tuple[str, ...]) -> Iterator[Identi
     try:
         if failure:
             raise failure[0]
-        yield IdentityStack(
-            directory, azurite, ports[0], ports[1], ports[2], app_id, home, secret
-        )
+        yield IdentityStack(directory, azurite, ports[0], ports[1], ports[2], app_id, home, secret)
     finally:
 
         async def stop() -> None:
