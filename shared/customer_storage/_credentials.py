@@ -175,7 +175,21 @@ class PlatformIdentity:
         with self._lock:
             found = self._by_tenant.get(tenant)
             if found is None:
-                found = self._by_tenant[tenant] = self._build(tenant)
+                try:
+                    found = self._build(tenant)
+                except (ValueError, TypeError, OSError) as exc:
+                    # An unreadable certificate or a wrong password: the text may quote the
+                    # content, so only the setting is named.
+                    setting = (
+                        "PLATFORM_APP_CERTIFICATE_PATH"
+                        if self._settings.platform_app_certificate_path
+                        else "PLATFORM_APP_CERTIFICATE"
+                    )
+                    raise ConfigurationError(
+                        setting,
+                        f"could not be loaded (wrong format or password: {type(exc).__name__})",
+                    ) from None
+                self._by_tenant[tenant] = found
             return found
 
     def get_token(self, tenant: str, *scopes: str, **kwargs: Any) -> AccessToken:
