@@ -44,6 +44,8 @@ class Directory:
     identity: ManagedIdentity = field(default_factory=ManagedIdentity)
     propagation_seconds: float = 0.0
     token_lifetime_seconds: int = 3600
+    #: Tokens issued before this epoch second are treated as expired by the front.
+    tokens_valid_from: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: What happened, for assertions: ("token", tenant, client) / ("storage", method, path, verdict)
     events: list[tuple[str, ...]] = field(default_factory=list)
@@ -414,6 +416,13 @@ class Front:
             return account, _storage_error(
                 401, "InvalidAuthenticationInfo", "Server failed to authenticate the request.",
                 self.challenge(account),
+            )  # fmt: skip
+        if int(claims.get("iat", 0)) < directory.tokens_valid_from:
+            directory.record("storage", request.method, request.path, "expired")
+            return account, _storage_error(
+                401, "InvalidAuthenticationInfo",
+                "Server failed to authenticate the request. Lifetime validation failed. The "
+                "token is expired.", self.challenge(account),
             )  # fmt: skip
         if claims.get("tid") != account.tenant_id:
             return account, _storage_error(

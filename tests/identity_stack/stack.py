@@ -200,6 +200,11 @@ class IdentityStack:
             self.directory.apps[self.app_id].federated.append(credential)
         return credential
 
+    def expire_tokens_issued_until_now(self) -> None:
+        """From now on the front refuses every token issued so far as expired."""
+        with self.directory.lock:
+            self.directory.tokens_valid_from = int(time.time()) + 1
+
     def token_requests(self) -> list[tuple[str, ...]]:
         with self.directory.lock:
             return [e for e in self.directory.events if e[0] == "token"]
@@ -219,6 +224,7 @@ class IdentityStack:
             self.directory.events.clear()
             self.directory.propagation_seconds = 0.0
             self.directory.token_lifetime_seconds = 3600
+            self.directory.tokens_valid_from = 0
             app = self.directory.apps[self.app_id]
             app.certificates.clear()
             app.federated.clear()
