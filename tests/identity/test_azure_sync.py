@@ -14,8 +14,8 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 import mediagen
 from devhost.azurite import Azurite, EmulatorAccount, emulator_key
-from tests.conftest import CUSTOMER_ACCOUNT
 from tests.api.conftest import ORIGIN
+from tests.conftest import CUSTOMER_ACCOUNT
 from tests.identity_stack.stack import IdentityStack
 from tests.sync.harness import Api, running_service
 
