@@ -245,9 +245,29 @@ def _token(
         raise
     except ClientAuthenticationError as exc:
         identity.forget(tenant)
-        code = aad_code_of(str(exc.message or ""))
+        code = _aad_code_in(exc)
         detail = f"AADSTS{code}" if code else type(exc).__name__
         raise TokenRequestError(f"no token for tenant {tenant} ({detail})", aad_code=code) from exc
+
+
+def _aad_code_in(exc: BaseException) -> str | None:
+    """The AADSTS code in the error or the errors it wraps. MSAL reports a tenant whose
+    discovery document answered 4xx (AADSTS90002 in the body) as "Unable to get authority
+    configuration", which is not worth a retry either."""
+    seen: set[int] = set()
+    item: BaseException | None = exc
+    messages: list[str] = []
+    while item is not None and id(item) not in seen:
+        seen.add(id(item))
+        messages.append(str(getattr(item, "message", None) or item))
+        item = item.__cause__ or item.__context__
+    for message in messages:
+        code = aad_code_of(message)
+        if code:
+            return code
+    if any("Unable to get authority configuration" in m for m in messages):
+        return "90002"
+    return None
 
 
 TenantSource = str | Callable[[], str | None] | None

@@ -303,3 +303,31 @@ def test_storage_account_that_does_not_exist(
     assert "Check the storage account name" in account["fix"]
     assert all(c["dependsOn"] == "storage_account" for c in report["checks"][1:])
     assert not stack.token_requests()  # nothing to sign in to
+
+
+def test_a_tenant_entra_id_does_not_know(
+    client: ApiClient, paid_org: str, stack: IdentityStack, seed: Seed
+) -> None:
+    """The account's challenge names a tenant that no longer exists (AADSTS90002 from the
+    tenant's discovery document)."""
+    stack.add_account(CUSTOMER_ACCOUNT, "3c5f8a1e-0000-4000-8000-00000000dead")
+    identity = by_check(test_connection(client, paid_org, seed({"a.jpg": JPEG})))["identity"]
+    assert identity["status"] == "fail"
+    assert identity["code"] == "tenant_not_found", identity
+    assert identity["retryable"] is False
+    assert CUSTOMER_ACCOUNT in identity["fix"]
+
+
+def test_entra_id_unreachable_is_retryable(
+    azure_env: pytest.MonkeyPatch, client: ApiClient, paid_org: str, stack: IdentityStack,
+    seed: Seed,
+) -> None:  # fmt: skip
+    from devhost.azurite import free_port
+
+    customer(stack)
+    azure_env.setenv("PLATFORM_APP_AUTHORITY_HOST", f"https://127.0.0.1:{free_port()}")
+    deps.reset()
+    report = test_connection(client, paid_org, seed({"a.jpg": JPEG}))
+    identity = by_check(report)["identity"]
+    assert (identity["code"], identity["retryable"]) == ("token_failed", True)
+    assert report["retryable"] is True and report["retryAfterSeconds"] == 30
