@@ -9,7 +9,7 @@ the SDK's challenge handling stays as the fallback when a tenant changes.
 
 ``PlatformIdentity`` keeps one azure-identity credential per tenant (its home tenant is the
 customer's, so no ``additionally_allowed_tenants`` wildcard is needed) and closes them with
-``close()``. A tenant whose token request failed gets a fresh credential next time: MSAL
+``close()``. A tenant whose token request Entra ID refused gets a fresh credential next time: MSAL
 remembers an HTTP 400 answer for 60 seconds, which would otherwise hide a fix the customer just
 made (``az ad sp create``) from the next test.
 
@@ -241,11 +241,14 @@ def _token(
     try:
         return identity.get_token(tenant, *scopes, claims=claims, enable_cae=enable_cae, **kwargs)
     except TokenRequestError:
-        identity.forget(tenant)
         raise
     except ClientAuthenticationError as exc:
-        identity.forget(tenant)
         code = _aad_code_in(exc)
+        if code:
+            # Entra ID answered (HTTP 400 and the like, which MSAL replays for 60 s): the next
+            # attempt starts from a fresh credential. A network failure keeps the credential,
+            # which other requests may be using.
+            identity.forget(tenant)
         detail = f"AADSTS{code}" if code else type(exc).__name__
         raise TokenRequestError(f"no token for tenant {tenant} ({detail})", aad_code=code) from exc
 
