@@ -97,6 +97,9 @@ def test_all_correct(client: ApiClient, paid_org: str, stack: IdentityStack, see
     # Tokens were requested in the tenant the account's challenge named, by the platform app.
     assert {(t[1], t[2]) for t in stack.token_requests()} == {(tenant, stack.app_id)}
     assert stack.secret not in json.dumps(report)
+    # What the test costs the customer: list, one ranged read, list containers, one try of
+    # another container (plus the anonymous probe and CORS preflight).
+    assert len(stack.storage_events()) == 4
 
 
 def test_app_not_registered_then_registered(
