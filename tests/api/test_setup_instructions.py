@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -254,7 +255,8 @@ def az_flags(command: tuple[str, ...]) -> frozenset[str]:
     """Every flag azure-cli accepts for ``az <command>``, read from its own help (the
     argument table rendered)."""
     assert AZ is not None
-    env = {**os.environ, "AZURE_CONFIG_DIR": os.environ.get("AZURE_CONFIG_DIR", "/tmp/azcli-cfg")}
+    config = os.environ.get("AZURE_CONFIG_DIR") or tempfile.mkdtemp(prefix="azcli-config-")
+    env = {**os.environ, "AZURE_CONFIG_DIR": config}  # never the user's own az login
     shown = subprocess.run(
         [AZ, *command, "--help"], capture_output=True, text=True, timeout=120, env=env
     )
