@@ -233,13 +233,24 @@ def test_hostile_values_stay_single_arguments(tmp_path: Path) -> None:
 # -- azure-cli's own argument table -----------------------------------------------------------
 
 
+@cache
+def _az_env() -> dict[str, str]:
+    """A throwaway az configuration: the check never reads or writes the user's az login."""
+    config = os.environ.get("AZURE_CONFIG_DIR") or tempfile.mkdtemp(prefix="azcli-config-")
+    return {**os.environ, "AZURE_CONFIG_DIR": config}
+
+
 def _azure_cli() -> str | None:
     candidate = os.environ.get("AZURE_CLI") or shutil.which("az")
     if not candidate:
         return None
     try:
         version = subprocess.run(
-            [candidate, "version", "--output", "json"], capture_output=True, text=True, timeout=60
+            [candidate, "version", "--output", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_az_env(),
         )
     except OSError:
         return None
@@ -255,8 +266,7 @@ def az_flags(command: tuple[str, ...]) -> frozenset[str]:
     """Every flag azure-cli accepts for ``az <command>``, read from its own help (the
     argument table rendered)."""
     assert AZ is not None
-    config = os.environ.get("AZURE_CONFIG_DIR") or tempfile.mkdtemp(prefix="azcli-config-")
-    env = {**os.environ, "AZURE_CONFIG_DIR": config}  # never the user's own az login
+    env = _az_env()
     shown = subprocess.run(
         [AZ, *command, "--help"], capture_output=True, text=True, timeout=120, env=env
     )
