@@ -68,7 +68,11 @@ from shared.repositories._common import as_datetime, iso, utcnow
 from shared.repositories.connections import Connection, ConnectionRepository, ConnectionState
 from shared.repositories.orgs import OrganizationRepository
 from shared.settings import Settings
-from shared.setup_instructions import SetupInstructions, build_setup_instructions
+from shared.setup_instructions import (
+    SetupInstructions,
+    build_setup_instructions,
+    remedy_commands,
+)
 
 __all__ = [
     "PROPAGATION_SECONDS",
@@ -309,6 +313,12 @@ def _storage_account(ladder: _Ladder, target: _Target, probe: AccountProbe) -> N
         ladder.add(check, CheckStatus.PASS, "storage_account_found", f"'{account}' answers.")
 
 
+def _remedy(target: _Target, name: str) -> str:
+    """One of the fixes' commands, for bash (the setup instructions carry PowerShell too)."""
+    app_id = target.setup["servicePrincipal"]["appId"]
+    return remedy_commands(account=target.account, app_id=app_id)[name]["bash"]
+
+
 def _network_blocked(ladder: _Ladder, target: _Target) -> None:
     account = target.account
     ladder.add(
@@ -320,8 +330,8 @@ def _network_blocked(ladder: _Ladder, target: _Target) -> None:
         "selected networks only.",
         f"Open the storage account '{account}' > Networking > Firewalls and virtual networks "
         "and set Public network access to 'Enabled from all networks' (access still needs the "
-        "role assignment), or run `az storage account update --name "
-        f"{account} --public-network-access Enabled --default-action Allow`; then test again. "
+        f"role assignment), or run `{_remedy(target, 'allowPublicNetworkAccess')}`; then test "
+        "again. "
         "An IP rule for the platform's addresses is not a fix: IP rules do not apply to "
         "requests from the same Azure region, and the platform is not a trusted Azure service "
         "nor reachable through your private endpoint.",
@@ -348,8 +358,7 @@ _AAD_VERDICTS: dict[str, tuple[str, str, str]] = {
         "app_disabled",
         "The platform app's service principal is disabled in tenant {tenant} (AADSTS7000112).",
         "Re-enable it: Microsoft Entra ID > Enterprise applications > '{name}' > Properties > "
-        "'Enabled for users to sign-in?' = Yes, or run `az ad sp update --id {app} --set "
-        "accountEnabled=true`; then test again.",
+        "'Enabled for users to sign-in?' = Yes, or run `{enable}`; then test again.",
     ),
     "53003": (
         "conditional_access_blocked",
@@ -385,6 +394,7 @@ def _token_refused(ladder: _Ladder, target: _Target, tenant: str, exc: TokenRequ
         "consent": sp["adminConsentUrl"],
         "name": sp["appName"],
         "app": sp["appId"],
+        "enable": _remedy(target, "enableServicePrincipal"),
     }
     details: dict[str, str | int] = {"tenantId": tenant}
     if code:

@@ -34,6 +34,7 @@ __all__ = [
     "build_setup_instructions",
     "container_condition",
     "powershell_quote",
+    "remedy_commands",
 ]
 
 ROLE_NAME = "Storage Blob Data Reader"
@@ -302,6 +303,23 @@ def _cors(account: str, origin: str) -> CorsStep:
             "Only video previews need it; image previews work without it.",
         ],
     )
+
+
+def remedy_commands(*, account: str, app_id: str) -> dict[str, ShellCommands]:
+    """Commands the connection test's fixes quote, beyond the setup steps."""
+    if not is_storage_account(account):
+        raise ValueError("storage account name is not valid")
+    enable: tuple[_Word, ...] = (
+        "az", "ad", "sp", "update", "--id", app_id, "--set", "accountEnabled=true",
+    )  # fmt: skip
+    open_network: tuple[_Word, ...] = (
+        "az", "storage", "account", "update", "--name", account,
+        "--public-network-access", "Enabled", "--default-action", "Allow",
+    )  # fmt: skip
+    return {
+        "enableServicePrincipal": _script((None, enable)),
+        "allowPublicNetworkAccess": _script((None, open_network)),
+    }
 
 
 def build_setup_instructions(

@@ -25,6 +25,7 @@ from shared.setup_instructions import (
     build_setup_instructions,
     container_condition,
     powershell_quote,
+    remedy_commands,
 )
 
 APP = "0a1b2c3d-1111-4222-8333-944455556666"
@@ -277,8 +278,19 @@ def az_flags(command: tuple[str, ...]) -> frozenset[str]:
     return frozenset(flags)
 
 
+def test_remedies_quoted_for_both_shells(tmp_path: Path) -> None:
+    remedies = remedy_commands(account="contosomedia", app_id=APP)
+    assert run_bash(remedies["enableServicePrincipal"]["bash"], tmp_path) == [
+        ["ad", "sp", "update", "--id", APP, "--set", "accountEnabled=true"]
+    ]
+    for commands in remedies.values():
+        assert powershell_lines(commands["powershell"]) == [(None, shlex.split(commands["bash"]))]
+
+
 def _calls(steps: SetupInstructions, tmp_path: Path) -> list[list[str]]:
+    remedies = remedy_commands(account="contosomedia", app_id=APP)
     scripts = [
+        *(commands["bash"] for commands in remedies.values()),
         steps["servicePrincipal"]["commands"]["bash"],
         steps["servicePrincipal"]["verifyCommands"]["bash"],
         steps["roleAssignment"]["commands"]["bash"],
@@ -292,7 +304,7 @@ def _calls(steps: SetupInstructions, tmp_path: Path) -> list[list[str]]:
 @pytest.mark.skipif(AZ is None, reason="azure-cli is not installed (set AZURE_CLI to its az)")
 def test_every_flag_is_in_azure_clis_argument_table(tmp_path: Path) -> None:
     calls = _calls(build(), tmp_path)
-    assert len(calls) == 10
+    assert len(calls) == 12
     for call in calls:
         first_flag = next(i for i, word in enumerate(call) if word.startswith("-"))
         command = tuple(call[:first_flag])
