@@ -59,8 +59,8 @@ def test_create_returns_the_connection_and_its_setup(client: ApiClient, paid_org
     assert "StringEquals 'media-2024'" in role["condition"]
     assert role["conditionVersion"] == "2.0"
     args = shlex.split(role["command"])
-    assert args[args.index("--assignee") + 1] == APP_ID
-    assert args[args.index("--scope") + 1].endswith("/storageAccounts/contosomedia")
+    assert args[args.index("--assignee-object-id") + 1] == "$assignee"
+    assert args[args.index("--scope") + 1] == "$scope"
     assert setup["cors"]["allowedOrigins"] == [ORIGIN]
     assert f"--origins {ORIGIN}" in setup["cors"]["command"]
 
