@@ -6,7 +6,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
+from api import deps, params
 from api.http import http_boundary, json_response, read_json
 from shared.repositories import connection_manager as manager
 
@@ -21,7 +21,7 @@ _ITEM = "orgs/{org}/connections/{connection}"
 @http_boundary
 def connections_create(req: func.HttpRequest) -> func.HttpResponse:
     created = manager.create_connection(
-        req.route_params["org"],
+        params.org_id(req),
         read_json(req),
         orgs=deps.orgs(),
         connections=deps.connections(),
@@ -35,7 +35,7 @@ def connections_create(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_list(req: func.HttpRequest) -> func.HttpResponse:
     listing = manager.list_connections(
-        req.route_params["org"],
+        params.org_id(req),
         dataset=req.params.get("dataset"),
         orgs=deps.orgs(),
         connections=deps.connections(),
@@ -47,8 +47,7 @@ def connections_list(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_get(req: func.HttpRequest) -> func.HttpResponse:
     view = manager.get_connection(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=deps.orgs(),
         connections=deps.connections(),
     )
@@ -59,8 +58,7 @@ def connections_get(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_update(req: func.HttpRequest) -> func.HttpResponse:
     view = manager.update_connection(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         read_json(req),
         orgs=deps.orgs(),
         connections=deps.connections(),
@@ -72,8 +70,7 @@ def connections_update(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_delete(req: func.HttpRequest) -> func.HttpResponse:
     manager.delete_connection(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=deps.orgs(),
         connections=deps.connections(),
         assets=deps.assets_table(),
@@ -86,8 +83,7 @@ def connections_delete(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_setup(req: func.HttpRequest) -> func.HttpResponse:
     setup = manager.setup_instructions(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=deps.orgs(),
         connections=deps.connections(),
         settings=deps.settings(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -11,8 +10,6 @@ from azure.data.tables import TableClient, TableServiceClient
 
 from shared import metadata_store
 from shared.customer_storage import CustomerStorage
-from shared.errors import FieldError, ValidationError
-from shared.naming import require_connection_id, require_org_id
 from shared.repositories import ConnectionRepository, OrganizationRepository, UsageRepository
 from shared.repositories.cleanup import ASSETS_TABLE, RUNS_TABLE
 from shared.repositories.connections import CONNECTIONS_TABLE
@@ -30,8 +27,6 @@ __all__ = [
     "orgs",
     "override_customer_storage",
     "reset",
-    "route_ids",
-    "run_id",
     "runs",
     "runs_table",
     "settings",
@@ -128,28 +123,6 @@ def reset() -> None:
     ):
         cached.cache_clear()
     _overrides.clear()
-
-
-# -- route parameters ----------------------------------------------------------------------------
-
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
-
-
-def route_ids(req: func.HttpRequest) -> tuple[str, str]:
-    """The validated ``{org}`` and ``{connection}`` route parameters."""
-    org = require_org_id(req.route_params.get("org", ""))
-    connection = require_connection_id(req.route_params.get("connection", ""), "connection")
-    return org, connection
-
-
-def run_id(req: func.HttpRequest) -> str:
-    """The validated ``{run}`` route parameter."""
-    run = str(req.route_params.get("run", ""))
-    if not _RUN_ID.fullmatch(run):
-        raise ValidationError(
-            [FieldError("run", "invalid_format", "1-64 letters, digits and hyphens")]
-        )
-    return run
 
 
 def api_base(req: func.HttpRequest) -> str:

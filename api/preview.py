@@ -6,7 +6,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
+from api import deps, params
 from api.http import http_boundary, json_response
 from shared.preview import preview_connection
 
@@ -21,8 +21,7 @@ bp = df.Blueprint()
 @http_boundary
 def connections_preview(req: func.HttpRequest) -> func.HttpResponse:
     report = preview_connection(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=deps.orgs(),
         connections=deps.connections(),
         usage=deps.usage(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
+from api import deps, params
 from api.http import http_boundary, json_response
 from shared.sync import service
 from shared.sync.runs import RunRecord
@@ -51,7 +51,7 @@ def _summary(record: RunRecord) -> dict[str, object]:
 async def start_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = deps.route_ids(req)
+    org, connection = params.route_ids(req)
     settings = deps.settings()
     record = await service.start_sync(
         org=org,
@@ -72,7 +72,8 @@ async def start_sync(
 @bp.route(route=_BASE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
 def list_syncs(req: func.HttpRequest) -> func.HttpResponse:
-    org, connection = deps.route_ids(req)
+    org, connection = params.route_ids(req)
+    deps.orgs().require(org)
     deps.connections().get(org, connection)
     runs = deps.runs().list(connection)
     return json_response({"items": [_summary(r) for r in runs]})
@@ -84,8 +85,9 @@ def list_syncs(req: func.HttpRequest) -> func.HttpResponse:
 async def get_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = deps.route_ids(req)
-    run = deps.run_id(req)
+    org, connection = params.route_ids(req)
+    run = params.run_id(req)
+    deps.orgs().require(org)
     row = deps.connections().get(org, connection)
     record = deps.runs().get(connection, run)
     view = await service.progress_view(connection=row, record=record, client=client)
@@ -99,8 +101,9 @@ async def get_sync(
 async def cancel_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = deps.route_ids(req)
-    run = deps.run_id(req)
+    org, connection = params.route_ids(req)
+    run = params.run_id(req)
+    deps.orgs().require(org)
     deps.connections().get(org, connection)
     record = await service.cancel_sync(
         org=org,

@@ -14,10 +14,13 @@ from shared.errors import ConflictError, FieldError, NotFoundError, ValidationEr
 
 
 def request(
-    body: bytes = b"", url: str = "http://localhost/api/things/1?code=SECRETKEY"
+    body: bytes = b"",
+    url: str = "http://localhost/api/things/1?code=SECRETKEY",
+    content_type: str | None = "application/json",
 ) -> func.HttpRequest:
+    headers = {"Content-Type": content_type} if content_type else {}
     return func.HttpRequest(
-        method="POST", url=url, headers={}, params={}, route_params={}, body=body
+        method="POST", url=url, headers=headers, params={}, route_params={}, body=body
     )
 
 
