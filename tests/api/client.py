@@ -61,6 +61,7 @@ class ApiClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         validate: bool = True,
+        client_binding: str | None = None,
     ) -> ApiResponse:
         method = method.upper()
         split = urlsplit(url)
@@ -70,6 +71,7 @@ class ApiClient:
             headers={k.lower(): v for k, v in (headers or {}).items()},
             body=body,
             json_body=json,
+            client_binding=client_binding,
         )
         response_headers = {k.lower(): v for k, v in result.headers}
         response = ApiResponse(result.status, response_headers, result.body)
