@@ -36,7 +36,7 @@ def connections_create(req: func.HttpRequest) -> func.HttpResponse:
 def connections_list(req: func.HttpRequest) -> func.HttpResponse:
     listing = manager.list_connections(
         params.org_id(req),
-        dataset=req.params.get("dataset"),
+        dataset=req.params.get("dataset") or None,  # ``?dataset=`` is no filter
         orgs=deps.orgs(),
         connections=deps.connections(),
     )

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devhost.azurite import PROJECT_ROOT
+from devhost.management import Links
 from devhost.testing import InProcessApp
 from tests.api.contract import validate_response
 
@@ -20,6 +21,18 @@ from tests.api.contract import validate_response
 def _app() -> InProcessApp:
     """The app, loaded once per test process (``get_functions()`` may be called only once)."""
     return InProcessApp(PROJECT_ROOT)
+
+
+#: Where the durable client of an in-process call points: nothing listens there, so a route
+#: that reaches the durable runtime fails loudly (those are the dev-host tests' business).
+UNREACHABLE_DURABLE_HOST = "http://127.0.0.1:9"
+
+
+@lru_cache(maxsize=1)
+def unreachable_durable_binding() -> str:
+    return Links("InProcessHub", None).client_binding(
+        UNREACHABLE_DURABLE_HOST, UNREACHABLE_DURABLE_HOST + "/"
+    )
 
 
 def http_routes() -> list[tuple[frozenset[str], str]]:
@@ -71,7 +84,7 @@ class ApiClient:
             headers={k.lower(): v for k, v in (headers or {}).items()},
             body=body,
             json_body=json,
-            client_binding=client_binding,
+            client_binding=client_binding or unreachable_durable_binding(),
         )
         response_headers = {k.lower(): v for k, v in result.headers}
         response = ApiResponse(result.status, response_headers, result.body)
