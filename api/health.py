@@ -28,4 +28,7 @@ def health(*, settings: Settings) -> tuple[int, dict[str, object]]:
 @http_boundary
 def get_health(req: func.HttpRequest) -> func.HttpResponse:
     status, body = health(settings=deps.settings())
-    return json_response(body, status=status, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if status == 503:
+        headers["Retry-After"] = "10"
+    return json_response(body, status=status, headers=headers)
