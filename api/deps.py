@@ -127,5 +127,8 @@ def reset() -> None:
 
 def api_base(req: func.HttpRequest) -> str:
     """``scheme://host/api`` of the request, for absolute links in responses."""
-    parts = urlsplit(req.url)
+    try:
+        parts = urlsplit(req.url)
+    except ValueError:  # a Host header no URL can hold: relative links still work
+        return "/api"
     return f"{parts.scheme}://{parts.netloc}/api" if parts.netloc else "/api"

@@ -126,3 +126,10 @@ def test_read_json_rejects_bad_bodies() -> None:
         with pytest.raises(ValidationError) as info:
             read_json(request(bad))
         assert info.value.errors[0].field == "body"
+
+
+def test_links_survive_a_host_no_url_can_hold() -> None:
+    from api.deps import api_base
+
+    assert api_base(request(url="http://[bad-host/api/x")) == "/api"
+    assert api_base(request(url="https://app.example/api/x")) == "https://app.example/api"

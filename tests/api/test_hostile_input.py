@@ -280,3 +280,17 @@ def test_bad_route_ids_are_field_problems(
     url = path.format(org=paid_org, conn="a" * 16)
     response = client.get(url)
     assert field_problem(response) == [(field, "invalid_format")]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["\x00", "a\x7fb\x1f", "/", "#?%", "é" * 400, "x" * 1024, "'; or 1 eq 1", "\u202eevil"],
+    ids=["nul", "controls", "slash", "url-chars", "long-unicode", "longest", "odata", "bidi"],
+)
+def test_odd_asset_names_are_simply_not_found(
+    client: ApiClient, paged_connection: str, name: str
+) -> None:
+    asset = base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+    response = client.get(f"{paged_connection}/{asset}/url")
+    assert response.status == 404, response.body[:300]
+    assert response.json["code"] == "asset_not_found"
