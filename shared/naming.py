@@ -119,7 +119,9 @@ def check_dataset_id(value: object, field: str = "dataset") -> tuple[str, list[F
 
 
 def _not_text(field: str) -> FieldError:
-    return FieldError(field, "invalid_characters", "must be valid Unicode text (no lone surrogates)")
+    return FieldError(
+        field, "invalid_characters", "must be valid Unicode text (no lone surrogates)"
+    )
 
 
 def check_connection_name(value: object, field: str = "name") -> tuple[str, list[FieldError]]:
