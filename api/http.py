@@ -152,12 +152,13 @@ _THROTTLED = frozenset({429, 503})
 _FAILING = frozenset({500, 502, 504})
 _RETRY_THROTTLED = 5
 _RETRY_UNAVAILABLE = 10
+_SECONDS = re.compile(r"[0-9]{1,6}")
 
 
 def _retry_after(exc: HttpResponseError, default: int) -> int:
     response = getattr(exc, "response", None)
     raw = response.headers.get("Retry-After") if response is not None else None
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and _SECONDS.fullmatch(raw.strip()):  # not an HTTP date, not "²"
         return max(1, min(300, int(raw.strip())))
     return default
 

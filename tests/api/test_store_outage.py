@@ -181,6 +181,9 @@ def _read_through(front: _Front) -> func.HttpResponse:
         (500, {"x-ms-error-code": "InternalError"}, "metadata_store_unavailable", "10"),
         (502, {}, "metadata_store_unavailable", "10"),
         (504, {"Retry-After": "3"}, "metadata_store_unavailable", "3"),
+        (503, {"Retry-After": "\u00b2"}, "metadata_store_throttled", "5"),
+        (429, {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, "metadata_store_throttled", "5"),
+        (429, {"Retry-After": "86400"}, "metadata_store_throttled", "300"),
     ],
 )
 def test_store_answers_that_mean_try_later_become_503(
