@@ -27,4 +27,7 @@ def health(*, store: Store) -> tuple[int, dict[str, object]]:
 @http_boundary
 def get_health(req: func.HttpRequest) -> func.HttpResponse:
     status, body = health(store=wiring().store)
-    return json_response(body, status=status, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if status == 503:
+        headers["Retry-After"] = "10"
+    return json_response(body, status=status, headers=headers)

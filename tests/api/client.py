@@ -18,6 +18,7 @@ import httpx
 
 from blobsync_cli.client import BlobSyncClient
 from devhost.azurite import PROJECT_ROOT
+from devhost.management import Links
 from devhost.testing import InProcessApp
 from tests.api.contract import check_response
 
@@ -29,6 +30,18 @@ BASE_URL = "http://in-process"
 def _app() -> InProcessApp:
     """The app, loaded once per test process (``get_functions()`` may be called only once)."""
     return InProcessApp(PROJECT_ROOT)
+
+
+#: Where the durable client of an in-process call points: nothing listens there, so a route
+#: that reaches the durable runtime fails loudly (those are the dev-host tests' business).
+UNREACHABLE_DURABLE_HOST = "http://127.0.0.1:9"
+
+
+@lru_cache(maxsize=1)
+def unreachable_durable_binding() -> str:
+    return Links("InProcessHub", None).client_binding(
+        UNREACHABLE_DURABLE_HOST, UNREACHABLE_DURABLE_HOST + "/"
+    )
 
 
 def http_routes() -> list[tuple[frozenset[str], str]]:
@@ -43,18 +56,18 @@ def http_routes() -> list[tuple[frozenset[str], str]]:
 class InProcessTransport(httpx.BaseTransport):
     """An httpx transport that invokes the app's function for the request in this process.
 
-    The function sees what the dev host's server would pass it: the decoded path, the query
-    string, the request's headers and body."""
+    The function sees what the dev host's server would pass it: the request target as sent, the
+    request's headers and body."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if request.url.query:
-            path += "?" + request.url.query.decode("ascii")
+        # The path as sent (percent-encoded, query included), as the dev host's server gets it.
+        path = request.url.raw_path.decode("ascii")
         result = _app().call(
             request.method,
             path,
             headers={k.lower(): v for k, v in request.headers.items() if k.lower() != "host"},
             body=request.read() or None,
+            client_binding=unreachable_durable_binding(),
         )
         return httpx.Response(result.status, headers=list(result.headers), content=result.body)
 

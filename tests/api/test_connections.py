@@ -122,7 +122,11 @@ def test_each_field_rule(
 
 
 def test_a_body_that_is_not_an_object_is_refused(client: ApiClient, paid_org: str) -> None:
-    response = client.post(f"/api/orgs/{paid_org}/connections", body=b"[1, 2]")
+    response = client.post(
+        f"/api/orgs/{paid_org}/connections",
+        body=b"[1, 2]",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status == 400
     assert response.json["errors"][0]["field"] == "body"
 
