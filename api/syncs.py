@@ -7,6 +7,7 @@ import azure.functions as func
 
 from api import deps
 from api.http import http_boundary, json_response
+from shared import telemetry
 from shared.sync import service
 from shared.sync.runs import RunRecord
 
@@ -47,6 +48,7 @@ def _summary(record: RunRecord) -> dict[str, object]:
 
 @bp.route(route=_BASE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@telemetry.traced_start
 @http_boundary
 async def start_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
