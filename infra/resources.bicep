@@ -44,6 +44,24 @@ var stagingContainer = 'sync-staging'
 var deploymentContainer = toLower('app-package-${take(functionAppName, 32)}-${take(token, 7)}')
 var platformSecretName = 'platform-app-client-secret'
 
+// The app's identity: read/write its tables and staging blobs; read the vault's secrets.
+var appMetadataRoles = [
+  { principalId: identity.properties.principalId, principalType: 'ServicePrincipal', roleId: roles.storageTableDataContributor }
+  { principalId: identity.properties.principalId, principalType: 'ServicePrincipal', roleId: roles.storageBlobDataContributor }
+]
+var appVaultRoles = [
+  { principalId: identity.properties.principalId, principalType: 'ServicePrincipal', roleId: roles.keyVaultSecretsUser }
+]
+
+// The deployer (azd's signed-in user), when known: read the metadata store, manage the secret.
+var deployerMetadataRoles = empty(principalId) ? [] : [
+  { principalId: principalId, principalType: 'User', roleId: roles.storageTableDataReader }
+  { principalId: principalId, principalType: 'User', roleId: roles.storageBlobDataReader }
+]
+var deployerVaultRoles = empty(principalId) ? [] : [
+  { principalId: principalId, principalType: 'User', roleId: roles.keyVaultSecretsOfficer }
+]
+
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id-${token}'
   location: location
@@ -91,18 +109,7 @@ module metadataStorage 'modules/storage.bicep' = {
     containers: [stagingContainer]
     tables: metadataTables
     workspaceId: monitoring.outputs.workspaceId
-    assignments: concat(
-      [
-        { principalId: identity.properties.principalId, principalType: 'ServicePrincipal', roleId: roles.storageTableDataContributor }
-        { principalId: identity.properties.principalId, principalType: 'ServicePrincipal', roleId: roles.storageBlobDataContributor }
-      ],
-      empty(principalId)
-        ? []
-        : [
-            { principalId: principalId, principalType: 'User', roleId: roles.storageTableDataReader }
-            { principalId: principalId, principalType: 'User', roleId: roles.storageBlobDataReader }
-          ]
-    )
+    assignments: concat(appMetadataRoles, deployerMetadataRoles)
   }
 }
 
@@ -115,16 +122,7 @@ module vault 'modules/keyvault.bicep' = {
     secretName: platformSecretName
     secretValue: platformAppClientSecret
     workspaceId: monitoring.outputs.workspaceId
-    assignments: concat(
-      [
-        { principalId: identity.properties.principalId, principalType: 'ServicePrincipal', roleId: roles.keyVaultSecretsUser }
-      ],
-      empty(principalId)
-        ? []
-        : [
-            { principalId: principalId, principalType: 'User', roleId: roles.keyVaultSecretsOfficer }
-          ]
-    )
+    assignments: concat(appVaultRoles, deployerVaultRoles)
   }
 }
 
