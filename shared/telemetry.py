@@ -256,6 +256,17 @@ def _record_batch(span: trace.Span, payload: Mapping[str, Any], result: Mapping[
     tools.bytes_read.add(int(result.get("bytesRead", 0)))
 
 
+_TOTALS = {
+    "listed": "blobsync.total_listed",
+    "synced": "blobsync.total_synced",
+    "skipped": "blobsync.total_skipped",
+    "ignored": "blobsync.total_ignored",
+    "failed": "blobsync.total_failed",
+    "removed": "blobsync.total_removed",
+    "bytesRead": "blobsync.total_bytes_read",
+}
+
+
 def _record_finish(span: trace.Span, payload: Mapping[str, Any], result: Mapping[str, Any]) -> None:
     tools = _instruments()
     outcome = str(result.get("status") or payload.get("status") or "unknown")
@@ -266,9 +277,9 @@ def _record_finish(span: trace.Span, payload: Mapping[str, Any], result: Mapping
         span.set_attribute(ERROR_CODE, str(code))
         span.set_status(Status(StatusCode.ERROR, str(code)))
     totals: Mapping[str, Any] = result.get("totals") or {}
-    for key in ("listed", "synced", "skipped", "ignored", "failed", "removed", "bytesRead"):
+    for key, attr in _TOTALS.items():
         if isinstance(totals.get(key), int):
-            span.set_attribute(f"blobsync.total_{key}", totals[key])
+            span.set_attribute(attr, totals[key])
     tools.runs.add(1, {OUTCOME: outcome})
     started = payload.get(TRACE_STARTED_AT)
     if isinstance(started, str):
