@@ -67,14 +67,7 @@ def _metrics(reader: InMemoryMetricReader) -> list[dict[str, Any]]:
     return out
 
 
-async def main(out: Path, workspace: Path, port: int) -> None:
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(tracer_provider)
-    reader = InMemoryMetricReader()
-    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
-
+async def serve(workspace: Path, port: int) -> None:
     host = DevHost(HostOptions(app_dir=PROJECT_ROOT, port=port, workspace=workspace))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -84,8 +77,18 @@ async def main(out: Path, workspace: Path, port: int) -> None:
         await stop.wait()
     finally:
         await host.stop()
+
+
+def main(out: Path, workspace: Path, port: int) -> None:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(tracer_provider)
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    asyncio.run(serve(workspace, port))
     out.write_text(json.dumps({"spans": _spans(exporter), "metrics": _metrics(reader)}))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))
