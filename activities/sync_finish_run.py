@@ -8,19 +8,19 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names, telemetry
-from shared.sync import engine
+from shared.sync import steps
 from shared.sync.model import Counters, RunStatus, empty_counters
-from shared.sync.runtime import runtime
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
 
 async def _finish(payload: dict[str, Any]) -> dict[str, Any]:
-    rt = runtime()
+    rt = wiring()
     totals: Counters = empty_counters()
     totals.update(payload["totals"])
     async with rt.assets_async() as assets_async:
-        return await engine.finish_run(
+        return await steps.finish_run(
             org=payload["org"],
             run_id=payload["runId"],
             connection_id=payload["connectionId"],

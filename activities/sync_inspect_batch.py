@@ -10,32 +10,31 @@ import azure.durable_functions as df
 
 from shared import names, telemetry
 from shared.errors import DomainError
-from shared.repositories import UsageRepository, month_of
-from shared.sync import engine
+from shared.store import month_of
+from shared.sync import steps
 from shared.sync.failures import step_error
 from shared.sync.inspector import inspect_entry
 from shared.sync.model import BatchResult
-from shared.sync.runtime import runtime
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
 
 async def _inspect(payload: dict[str, Any]) -> BatchResult:
-    rt = runtime()
+    rt = wiring()
     org_id = payload["org"]
     connection = rt.connections.get(org_id, payload["connectionId"])
     org = rt.orgs.require(org_id)
     month = month_of()
-    usage = UsageRepository(rt.usage)
 
     def charge(*, key: str, costs: Sequence[int]) -> int:
-        return usage.charge(org_id, month, key=key, costs=costs, limit=org.monthly_quota)
+        return rt.usage.charge(org_id, month, key=key, costs=costs, limit=org.monthly_quota)
 
     async with (
         rt.storage.async_container_client(connection.account, connection.container) as cc,
         rt.assets_async() as assets,
     ):
-        return await engine.inspect_batch(
+        return await steps.inspect_batch(
             run_id=payload["runId"],
             connection_id=connection.connection_id,
             ref=payload["ref"],
@@ -59,4 +58,4 @@ def sync_inspect_batch(payload: dict[str, Any]) -> BatchResult:
     except DomainError:
         raise
     except Exception as exc:
-        raise step_error("inspection", exc, emulator=runtime().storage.emulator) from exc
+        raise step_error("inspection", exc, emulator=wiring().storage.emulator) from exc

@@ -9,16 +9,16 @@ import azure.durable_functions as df
 
 from shared import names, telemetry
 from shared.errors import DomainError
-from shared.sync import engine
+from shared.sync import steps
 from shared.sync.failures import step_error
 from shared.sync.model import ListedPage, RunStatus
-from shared.sync.runtime import runtime
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
 
 async def _list(payload: dict[str, Any]) -> ListedPage:
-    rt = runtime()
+    rt = wiring()
     connection = rt.connections.get(payload["org"], payload["connectionId"])
     first = int(payload["index"]) == 0
     if first:  # the run's first step: it is listing now
@@ -29,10 +29,10 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             only_if_not_terminal=True,
         )
     async with rt.storage.async_container_client(connection.account, connection.container) as cc:
-        return await engine.list_page(
+        return await steps.list_page(
             snapshot=(
                 (
-                    lambda: engine.prepare_run(
+                    lambda: steps.prepare_run(
                         run_id=payload["runId"],
                         connection_id=connection.connection_id,
                         assets=rt.assets,
@@ -61,4 +61,4 @@ def sync_list_page(payload: dict[str, Any]) -> ListedPage:
     except DomainError:
         raise
     except Exception as exc:
-        raise step_error("listing", exc, emulator=runtime().storage.emulator) from exc
+        raise step_error("listing", exc, emulator=wiring().storage.emulator) from exc

@@ -10,9 +10,10 @@ from api import deps
 from api.http import http_boundary, json_response
 from shared.errors import FieldError, NotFoundError, ValidationError
 from shared.reasons import Reason
-from shared.sync.assets import AssetStatus, get_asset, query_assets
+from shared.store.assets import AssetStatus, get_asset, query_assets
 from shared.sync.links import read_url
 from shared.sync.views import asset_name, asset_view
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
@@ -33,7 +34,7 @@ def _page_size(raw: str | None) -> int:
 @http_boundary
 def list_assets(req: func.HttpRequest) -> func.HttpResponse:
     org, connection_id = deps.route_ids(req)
-    connection = deps.connections().get(org, connection_id)
+    connection = wiring().connections.get(org, connection_id)
     status = req.params.get("status") or None
     reason = req.params.get("reason") or None
     errors = []
@@ -50,7 +51,7 @@ def list_assets(req: func.HttpRequest) -> func.HttpResponse:
         raise ValidationError(errors)
     try:
         page = query_assets(
-            deps.assets_table(),
+            wiring().assets,
             connection.connection_id,
             status=status,
             reason=reason,
@@ -70,14 +71,14 @@ def list_assets(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def get_asset_url(req: func.HttpRequest) -> func.HttpResponse:
     org, connection_id = deps.route_ids(req)
-    connection = deps.connections().get(org, connection_id)
+    connection = wiring().connections.get(org, connection_id)
     name = asset_name(req.route_params.get("asset", ""))
-    row = get_asset(deps.assets_table(), connection.connection_id, name)
+    row = get_asset(wiring().assets, connection.connection_id, name)
     if row is None or row.get("status") == AssetStatus.REMOVED.value:
         raise NotFoundError("no such asset in this connection", code="asset_not_found")
     url, expires = read_url(
-        storage=deps.customer_storage(),
-        settings=deps.settings(),
+        storage=wiring().storage,
+        settings=wiring().settings,
         account=connection.account,
         container=connection.container,
         name=name,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
 from api.http import http_boundary, json_response, read_json
-from shared.repositories import connection_manager as manager
+from shared import connections as manager
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
@@ -23,9 +23,9 @@ def connections_create(req: func.HttpRequest) -> func.HttpResponse:
     created = manager.create_connection(
         req.route_params["org"],
         read_json(req),
-        orgs=deps.orgs(),
-        connections=deps.connections(),
-        settings=deps.settings(),
+        orgs=wiring().orgs,
+        connections=wiring().connections,
+        settings=wiring().settings,
     )
     headers = {**_NO_STORE, "Location": created["connection"]["links"]["self"]}
     return json_response(created, status=201, headers=headers)
@@ -37,8 +37,8 @@ def connections_list(req: func.HttpRequest) -> func.HttpResponse:
     listing = manager.list_connections(
         req.route_params["org"],
         dataset=req.params.get("dataset"),
-        orgs=deps.orgs(),
-        connections=deps.connections(),
+        orgs=wiring().orgs,
+        connections=wiring().connections,
     )
     return json_response(listing, headers=_NO_STORE)
 
@@ -49,8 +49,8 @@ def connections_get(req: func.HttpRequest) -> func.HttpResponse:
     view = manager.get_connection(
         req.route_params["org"],
         req.route_params["connection"],
-        orgs=deps.orgs(),
-        connections=deps.connections(),
+        orgs=wiring().orgs,
+        connections=wiring().connections,
     )
     return json_response(view, headers=_NO_STORE)
 
@@ -62,8 +62,8 @@ def connections_update(req: func.HttpRequest) -> func.HttpResponse:
         req.route_params["org"],
         req.route_params["connection"],
         read_json(req),
-        orgs=deps.orgs(),
-        connections=deps.connections(),
+        orgs=wiring().orgs,
+        connections=wiring().connections,
     )
     return json_response(view, headers=_NO_STORE)
 
@@ -74,10 +74,10 @@ def connections_delete(req: func.HttpRequest) -> func.HttpResponse:
     manager.delete_connection(
         req.route_params["org"],
         req.route_params["connection"],
-        orgs=deps.orgs(),
-        connections=deps.connections(),
-        assets=deps.assets_table(),
-        runs=deps.runs_table(),
+        orgs=wiring().orgs,
+        connections=wiring().connections,
+        assets=wiring().assets,
+        runs=wiring().runs_table,
     )
     return func.HttpResponse(status_code=204)
 
@@ -88,8 +88,8 @@ def connections_setup(req: func.HttpRequest) -> func.HttpResponse:
     setup = manager.setup_instructions(
         req.route_params["org"],
         req.route_params["connection"],
-        orgs=deps.orgs(),
-        connections=deps.connections(),
-        settings=deps.settings(),
+        orgs=wiring().orgs,
+        connections=wiring().connections,
+        settings=wiring().settings,
     )
     return json_response(setup, headers=_NO_STORE)

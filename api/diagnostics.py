@@ -7,9 +7,9 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
 from api.http import http_boundary, json_response
 from shared.diagnostics import run_connection_test
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
@@ -24,10 +24,10 @@ def connections_test(req: func.HttpRequest) -> func.HttpResponse:
     report = run_connection_test(
         req.route_params["org"],
         req.route_params["connection"],
-        orgs=deps.orgs(),
-        connections=deps.connections(),
-        storage=deps.customer_storage(),
-        settings=deps.settings(),
+        orgs=wiring().orgs,
+        connections=wiring().connections,
+        storage=wiring().storage,
+        settings=wiring().settings,
     )
     headers = {"Cache-Control": "no-store"}
     if report["retryable"] and report["retryAfterSeconds"]:

@@ -14,10 +14,9 @@ import aiohttp
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
 from api.http import http_boundary, json_response
-from shared import metadata_store
-from shared.settings import Settings
+from shared.store import Store
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
@@ -41,16 +40,14 @@ async def task_hub_reachable(client: Any) -> bool:
         return False
 
 
-async def health(*, settings: Settings, client: Any) -> tuple[int, dict[str, object]]:
-    store, hub = await asyncio.gather(
-        asyncio.to_thread(metadata_store.ping, settings), task_hub_reachable(client)
-    )
+async def health(*, store: Store, client: Any) -> tuple[int, dict[str, object]]:
+    store_ok, hub = await asyncio.gather(asyncio.to_thread(store.ping), task_hub_reachable(client))
     body: dict[str, object] = {
-        "status": "ok" if store and hub else "degraded",
-        "metadataStore": "reachable" if store else "unreachable",
+        "status": "ok" if store_ok and hub else "degraded",
+        "metadataStore": "reachable" if store_ok else "unreachable",
         "taskHub": "reachable" if hub else "unreachable",
     }
-    return (200 if store and hub else 503), body
+    return (200 if store_ok and hub else 503), body
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -59,5 +56,5 @@ async def health(*, settings: Settings, client: Any) -> tuple[int, dict[str, obj
 async def get_health(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    status, body = await health(settings=deps.settings(), client=client)
+    status, body = await health(store=wiring().store, client=client)
     return json_response(body, status=status, headers={"Cache-Control": "no-store"})

@@ -5,10 +5,10 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
 from api.http import http_boundary, json_response, read_json
-from shared.repositories.orgs import organization_view, put_organization
-from shared.repositories.usage import usage_report
+from shared.store.orgs import organization_view, put_organization
+from shared.store.usage import usage_report
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
@@ -21,8 +21,8 @@ def orgs_put(req: func.HttpRequest) -> func.HttpResponse:
     org, created = put_organization(
         req.route_params["org"],
         read_json(req),
-        orgs=deps.orgs(),
-        default_quota=deps.settings().default_monthly_quota,
+        orgs=wiring().orgs,
+        default_quota=wiring().settings.default_monthly_quota,
     )
     headers = dict(_NO_STORE)
     if created:
@@ -33,5 +33,5 @@ def orgs_put(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="orgs/{org}/usage", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
 def orgs_usage(req: func.HttpRequest) -> func.HttpResponse:
-    report = usage_report(req.route_params["org"], orgs=deps.orgs(), usage=deps.usage())
+    report = usage_report(req.route_params["org"], orgs=wiring().orgs, usage=wiring().usage)
     return json_response(report, headers=_NO_STORE)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
 from api.http import http_boundary, json_response
 from shared.preview import preview_connection
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
@@ -23,10 +23,10 @@ def connections_preview(req: func.HttpRequest) -> func.HttpResponse:
     report = preview_connection(
         req.route_params["org"],
         req.route_params["connection"],
-        orgs=deps.orgs(),
-        connections=deps.connections(),
-        usage=deps.usage(),
-        storage=deps.customer_storage(),
-        settings=deps.settings(),
+        orgs=wiring().orgs,
+        connections=wiring().connections,
+        usage=wiring().usage,
+        storage=wiring().storage,
+        settings=wiring().settings,
     )
     return json_response(report, headers={"Cache-Control": "no-store"})

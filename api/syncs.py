@@ -1,4 +1,4 @@
-"""Sync routes: start (202), list, progress, cancel. Thin adapters over ``shared.sync.service``."""
+"""Sync routes: start (202), list, progress, cancel. Thin adapters over ``shared.sync.control``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import azure.functions as func
 from api import deps
 from api.http import http_boundary, json_response
 from shared import telemetry
-from shared.sync import service
-from shared.sync.runs import RunRecord
+from shared.store.runs import RunRecord
+from shared.sync import control
+from shared.wiring import wiring
 
 bp = df.Blueprint()
 
@@ -54,14 +55,14 @@ async def start_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     org, connection = deps.route_ids(req)
-    settings = deps.settings()
-    record = await service.start_sync(
+    settings = wiring().settings
+    record = await control.start_sync(
         org=org,
         connection_id=connection,
         client=client,
-        connections=deps.connections(),
-        runs=deps.runs(),
-        orgs=deps.orgs(),
+        connections=wiring().connections,
+        runs=wiring().runs,
+        orgs=wiring().orgs,
         settings=settings,
     )
     links = _links(req, org, connection, record.run_id)
@@ -75,8 +76,8 @@ async def start_sync(
 @http_boundary
 def list_syncs(req: func.HttpRequest) -> func.HttpResponse:
     org, connection = deps.route_ids(req)
-    deps.connections().get(org, connection)
-    runs = deps.runs().list(connection)
+    wiring().connections.get(org, connection)
+    runs = wiring().runs.list(connection)
     return json_response({"items": [_summary(r) for r in runs]})
 
 
@@ -88,9 +89,9 @@ async def get_sync(
 ) -> func.HttpResponse:
     org, connection = deps.route_ids(req)
     run = deps.run_id(req)
-    row = deps.connections().get(org, connection)
-    record = deps.runs().get(connection, run)
-    view = await service.progress_view(connection=row, record=record, client=client)
+    row = wiring().connections.get(org, connection)
+    record = wiring().runs.get(connection, run)
+    view = await control.progress_view(connection=row, record=record, client=client)
     view.update(_links(req, org, connection, run))
     return json_response(view, headers={"Cache-Control": "no-store"})
 
@@ -103,13 +104,13 @@ async def cancel_sync(
 ) -> func.HttpResponse:
     org, connection = deps.route_ids(req)
     run = deps.run_id(req)
-    deps.connections().get(org, connection)
-    record = await service.cancel_sync(
+    wiring().connections.get(org, connection)
+    record = await control.cancel_sync(
         org=org,
         connection_id=connection,
         run_id=run,
         client=client,
-        connections=deps.connections(),
-        runs=deps.runs(),
+        connections=wiring().connections,
+        runs=wiring().runs,
     )
     return json_response({**_summary(record), **_links(req, org, connection, run)}, status=202)

@@ -31,14 +31,13 @@ var roles = {
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
 }
 
-// The tables the app owns (shared/metadata_store.py TABLES) and its staging container.
+// The tables the app owns (shared/store/tables.py ALL_TABLES) and its staging container.
 var metadataTables = [
   'Organizations'
   'Usage'
   'Connections'
   'Assets'
   'SyncRuns'
-  'StagedPages'
 ]
 var stagingContainer = 'sync-staging'
 var deploymentContainer = toLower('app-package-${take(functionAppName, 32)}-${take(token, 7)}')
@@ -149,6 +148,7 @@ module function 'modules/function.bicep' = {
       TASK_HUB_NAME: taskHubName
       APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+      METADATA_STORAGE__accountName: metadataStorage.outputs.name
       METADATA_STORAGE__tableServiceUri: metadataStorage.outputs.tableEndpoint
       METADATA_STORAGE__blobServiceUri: metadataStorage.outputs.blobEndpoint
       METADATA_STORAGE__credential: 'managedidentity'

@@ -60,11 +60,11 @@ from shared.customer_storage import (
 from shared.errors import ConflictError
 from shared.naming import require_connection_id
 from shared.preview import MediaKind, kind_of
-from shared.repositories._common import as_datetime, iso, utcnow
-from shared.repositories.connections import Connection, ConnectionRepository, ConnectionState
-from shared.repositories.orgs import OrganizationRepository
 from shared.settings import Settings
 from shared.setup_instructions import SetupInstructions, build_setup_instructions
+from shared.store._common import as_datetime, iso, utcnow
+from shared.store.connections import Connection, ConnectionRepository, ConnectionState
+from shared.store.orgs import OrganizationRepository
 
 __all__ = [
     "PROPAGATION_SECONDS",

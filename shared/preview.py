@@ -29,11 +29,11 @@ from shared.errors import ConflictError, UpstreamError
 from shared.inspection.formats import claimed_kind
 from shared.inspection.model import Kind
 from shared.naming import require_connection_id
-from shared.repositories._common import iso, utcnow
-from shared.repositories.connections import ConnectionRepository, ConnectionState
-from shared.repositories.orgs import OrganizationRepository
-from shared.repositories.usage import UsageRepository, month_of
 from shared.settings import Settings
+from shared.store._common import iso, utcnow
+from shared.store.connections import ConnectionRepository, ConnectionState
+from shared.store.orgs import OrganizationRepository
+from shared.store.usage import UsageRepository, month_of
 
 __all__ = [
     "MediaKind",

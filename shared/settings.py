@@ -82,14 +82,66 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
 
 
 @dataclass(frozen=True)
+class _MetadataStore:
+    connection: str = field(repr=False)
+    table_uri: str = ""
+    blob_uri: str = ""
+    credential: str = ""
+    client_id: str = ""
+
+
+_HTTPS_URI = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._-]*)?/?$")
+
+
+def _metadata_store(env: Mapping[str, str], suffix: str) -> _MetadataStore:
+    """A connection string (``METADATA_STORAGE_CONNECTION``, else one in ``AzureWebJobsStorage``)
+    or the identity-based form ``METADATA_STORAGE__accountName`` / ``__tableServiceUri`` /
+    ``__blobServiceUri`` with ``__credential`` and ``__clientId`` (as Functions names them)."""
+    connection = env.get("METADATA_STORAGE_CONNECTION", "").strip()
+    if connection:
+        return _MetadataStore(connection)
+    account = env.get("METADATA_STORAGE__accountName", "").strip()
+    if account and not _ACCOUNT_RE.match(account):
+        raise ConfigurationError("METADATA_STORAGE__accountName", "must be a storage account name")
+    table = env.get("METADATA_STORAGE__tableServiceUri", "").strip().rstrip("/")
+    blob = env.get("METADATA_STORAGE__blobServiceUri", "").strip().rstrip("/")
+    if account:
+        table = table or f"https://{account}.table.{suffix}"
+        blob = blob or f"https://{account}.blob.{suffix}"
+    if table and not blob and ".table." in table:
+        blob = table.replace(".table.", ".blob.")
+    if table or blob:
+        for name, value in (("tableServiceUri", table), ("blobServiceUri", blob)):
+            if not _HTTPS_URI.match(value):
+                raise ConfigurationError(f"METADATA_STORAGE__{name}", "must be a service URI")
+        credential = env.get("METADATA_STORAGE__credential", "").strip().lower()
+        if credential not in ("", "managedidentity"):
+            raise ConfigurationError(
+                "METADATA_STORAGE__credential", "must be 'managedidentity' or empty"
+            )
+        client_id = env.get("METADATA_STORAGE__clientId", "").strip()
+        if client_id and not _GUID.match(client_id):
+            raise ConfigurationError("METADATA_STORAGE__clientId", "must be a client id")
+        return _MetadataStore("", table, blob, credential, client_id)
+    web_jobs = env.get("AzureWebJobsStorage", "").strip()
+    if web_jobs:
+        return _MetadataStore(web_jobs)
+    raise ConfigurationError(
+        "METADATA_STORAGE_CONNECTION",
+        "set a connection string, or METADATA_STORAGE__accountName with a managed identity",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the app reads from its environment, validated once."""
 
-    #: Connection string of the platform's metadata store (Azure Tables); falls back to
-    #: ``AzureWebJobsStorage`` when unset. Kept out of repr: it may hold an account key.
+    #: Connection string of the platform's metadata store (Azurite); falls back to a connection
+    #: string in ``AzureWebJobsStorage``. Kept out of repr: it may hold an account key.
     metadata_connection: str = field(repr=False)
-    #: Table endpoint used with a managed identity when no connection string is given.
-    metadata_table_endpoint: str
+    #: Identity-based access (``METADATA_STORAGE__*``): the account's table and blob endpoints.
+    metadata_table_uri: str
+    metadata_blob_uri: str
     storage_mode: StorageMode
     #: Blob endpoint suffix in Azure mode: ``https://{account}.blob.{suffix}``.
     storage_endpoint_suffix: str
@@ -119,6 +171,10 @@ class Settings:
     platform_app_tenant_id: str = "organizations"
     #: Seconds a preview may spend listing before it answers "at least N" (the HTTP limit is 230).
     preview_time_budget_seconds: int = 60
+    #: ``managedidentity`` (the app's identity) or empty (``DefaultAzureCredential``).
+    metadata_credential: str = ""
+    #: Client id of a user-assigned managed identity for the metadata store.
+    metadata_client_id: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -130,22 +186,13 @@ class Settings:
             raise ConfigurationError(
                 "CUSTOMER_STORAGE_MODE", "must be 'azure' or 'emulator'"
             ) from None
-        metadata = (
-            env.get("METADATA_STORAGE_CONNECTION", "").strip()
-            or env.get("AzureWebJobsStorage", "").strip()
-        )
-        endpoint = env.get("METADATA_TABLE_ENDPOINT", "").strip()
-        if not metadata and not endpoint:
-            raise ConfigurationError(
-                "METADATA_STORAGE_CONNECTION",
-                "set a connection string (or METADATA_TABLE_ENDPOINT with a managed identity)",
-            )
-        origin = env.get("PLATFORM_ORIGIN", "https://vi.datature.com").strip().rstrip("/")
-        if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?$", origin):
-            raise ConfigurationError("PLATFORM_ORIGIN", "must be a scheme and host, no path")
         suffix = env.get("STORAGE_ENDPOINT_SUFFIX", "core.windows.net").strip().lstrip(".")
         if not re.match(r"^[a-z0-9.-]+\.[a-z]{2,}$", suffix):
             raise ConfigurationError("STORAGE_ENDPOINT_SUFFIX", "must be a DNS suffix")
+        metadata = _metadata_store(env, suffix)
+        origin = env.get("PLATFORM_ORIGIN", "https://vi.datature.com").strip().rstrip("/")
+        if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?$", origin):
+            raise ConfigurationError("PLATFORM_ORIGIN", "must be a scheme and host, no path")
         emulator_root = env.get("EMULATOR_BLOB_ENDPOINT", "http://127.0.0.1:10000").strip()
         accounts = _emulator_accounts(env.get("EMULATOR_ACCOUNTS", ""))
         if mode is StorageMode.EMULATOR and not accounts:
@@ -162,8 +209,11 @@ class Settings:
         )
         return cls(
             use_env_proxies=any(env.get(name) for name in proxies),
-            metadata_connection=metadata,
-            metadata_table_endpoint=endpoint,
+            metadata_connection=metadata.connection,
+            metadata_table_uri=metadata.table_uri,
+            metadata_blob_uri=metadata.blob_uri,
+            metadata_credential=metadata.credential,
+            metadata_client_id=metadata.client_id,
             storage_mode=mode,
             storage_endpoint_suffix=suffix,
             emulator_blob_endpoint=emulator_root.rstrip("/"),

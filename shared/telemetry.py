@@ -93,6 +93,9 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
             "disable_logging": True,
             # A span per storage request would cost more than the runs they describe.
             "instrumentation_options": {"azure_sdk": {"enabled": False}},
+            # Every run's trace is kept (a run is a few dozen spans): the distro's default
+            # rate-limited sampler would drop whole runs.
+            "sampling_ratio": 1.0,
         }
         client_id = _aad_client_id(env.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", ""))
         if client_id is not None:

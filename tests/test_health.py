@@ -16,6 +16,7 @@ from devhost.azurite import PROJECT_ROOT, EmulatorAccount, free_port
 from devhost.invoke import close_sdk_session
 from devhost.testing import DevHostProcess
 from shared.settings import Settings
+from shared.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +53,14 @@ def dead_table_endpoint(account: EmulatorAccount) -> str:
 
 
 def run_health(settings: Settings, binding: str) -> tuple[int, dict[str, object]]:
+    store = Store(settings)
+
     async def once() -> tuple[int, dict[str, object]]:
         try:
-            return await health(settings=settings, client=df.DurableOrchestrationClient(binding))
+            return await health(store=store, client=df.DurableOrchestrationClient(binding))
         finally:
             await close_sdk_session()
+            store.close()
 
     return asyncio.run(once())
 

@@ -41,8 +41,41 @@ def test_packages_exist() -> None:
     assert python_files("shared"), "shared/ holds the domain core"
 
 
-def test_shared_never_imports_the_functions_runtime() -> None:
-    assert violations("shared", ("azure.functions", "azure.durable_functions", "api")) == []
+def test_shared_never_imports_the_functions_runtime_or_the_adapters() -> None:
+    forbidden = ("azure.functions", "azure.durable_functions", "api", "activities", "orchestrators")
+    assert violations("shared", forbidden) == []
+
+
+def test_sync_steps_never_import_sync_control() -> None:
+    """Activities' logic (steps, inspector) sits below the API-facing run control."""
+    steps = [ROOT / "shared" / "sync" / name for name in ("steps.py", "inspector.py")]
+    bad = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in steps
+        for module in imported_modules(path)
+        if module.startswith("shared.sync.control")
+    ]
+    assert bad == []
+
+
+def test_the_store_imports_no_use_case() -> None:
+    """shared/store holds adapters of the metadata account; use cases sit above it."""
+    above = (
+        "shared.wiring",
+        "shared.connections",
+        "shared.diagnostics",
+        "shared.preview",
+        "shared.sync.control",
+        "shared.sync.steps",
+        "shared.customer_storage",
+    )
+    assert violations("shared/store", above) == []
+
+
+def test_only_the_adapters_use_the_wiring() -> None:
+    """Use cases take their collaborators as arguments; only adapters reach for the wiring."""
+    bad = [v for v in violations("shared", ("shared.wiring",)) if "shared/wiring.py" not in v]
+    assert bad == []
 
 
 @pytest.mark.parametrize(
@@ -56,3 +89,101 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     sample = tmp_path / "bad.py"
     sample.write_text("import azure.functions as func\nfrom azure.durable_functions import x\n")
     assert {"azure.functions", "azure.durable_functions"} <= imported_modules(sample)
+
+
+DEPLOYED = ("function_app.py", "shared", "api", "activities", "orchestrators")
+
+
+def _owners() -> dict[str, str]:
+    """Importable package ("azure.storage.blob", "av") → the distribution that installs it: the
+    one shipping the package's ``__init__.py`` (namespaces such as ``azure``, ``azure.monitor``
+    and ``opentelemetry`` are shared by many distributions and owned by none)."""
+    from importlib.metadata import distributions
+
+    owners: dict[str, str] = {}
+    for dist in distributions():
+        for file in dist.files or ():
+            parts = file.parts
+            if not parts or parts[0].endswith((".dist-info", ".data")):
+                continue
+            if parts[-1] == "__init__.py" and len(parts) > 1:
+                owners.setdefault(".".join(parts[:-1]), dist.metadata["Name"].lower())
+            elif len(parts) == 1 and parts[0].endswith(".py"):
+                owners.setdefault(parts[0].removesuffix(".py"), dist.metadata["Name"].lower())
+    return owners
+
+
+def _owner(module: str, owners: dict[str, str]) -> str | None:
+    """The distribution of ``module``'s innermost owned package; None for a bare namespace."""
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in owners:
+            return owners[".".join(parts[:end])]
+    if any(key.startswith(module + ".") for key in owners):
+        return None
+    return parts[0]
+
+
+def _deployed_third_party_distributions() -> set[str]:
+    import sys
+
+    owners = _owners()
+    local = {"shared", "api", "activities", "orchestrators", "function_app"}
+    found: set[str] = set()
+    paths = [ROOT / "function_app.py"] + [p for d in DEPLOYED[1:] for p in python_files(d)]
+    for path in paths:
+        for module in imported_modules(path):
+            parts = module.split(".")
+            if parts[0] in local or parts[0] in sys.stdlib_module_names:
+                continue
+            if parts[0] in ("__future__", "_typeshed"):
+                continue
+            owner = _owner(module, owners)
+            if owner is not None:
+                found.add(owner)
+    return found
+
+
+#: Deployed though not imported by name: the transport of the Azure SDK's aio clients.
+RUNTIME_ONLY = {"aiohttp"}
+
+
+def test_runtime_requirements_are_exactly_what_the_deployed_app_imports() -> None:
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    required = {
+        line.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower()
+        for line in lines
+        if line.strip() and not line.startswith("#")
+    }
+    imported = _deployed_third_party_distributions()
+    # azure-core comes with every Azure SDK client; it is not pinned on its own.
+    assert imported - required - {"azure-core"} == set(), "imported but not deployed"
+    assert required - imported - RUNTIME_ONLY == set(), "deployed but never imported"
+
+
+#: Every top-level package of the service and of the repository's dev tooling.
+SERVICE_PACKAGES = (
+    "shared",
+    "api",
+    "activities",
+    "orchestrators",
+    "function_app",
+    "devhost",
+    "devtools",
+    "mediagen",
+    "bench",
+    "tests",
+)
+
+
+def test_the_cli_imports_nothing_from_the_service() -> None:
+    """``blobsync_cli`` is its own distribution: it must run where only it is installed."""
+    assert python_files("blobsync_cli"), "blobsync_cli/ holds the CLI"
+    assert violations("blobsync_cli", SERVICE_PACKAGES) == []
+
+
+def test_the_cli_checker_sees_a_service_import(tmp_path: Path) -> None:
+    sample = tmp_path / "bad.py"
+    sample.write_text("from shared.sync.views import asset_id\nimport devhost.testing\n")
+    found = imported_modules(sample)
+    assert any(m == f or m.startswith(f + ".") for m in found for f in SERVICE_PACKAGES)

@@ -71,3 +71,48 @@ def test_azure_mode_needs_the_platform_app() -> None:
     assert info.value.setting == "PLATFORM_APP_CLIENT_ID"
     app = "1B4E28BA-2FA1-11D2-883F-0016D3CCA427"
     assert Settings.from_env({**env, "PLATFORM_APP_CLIENT_ID": app}).platform_app_id == app.lower()
+
+
+def test_identity_based_metadata_store_from_the_account_name() -> None:
+    env = {k: v for k, v in SAMPLE.items() if not k.startswith(("METADATA", "AzureWebJobs"))}
+    client = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    settings = Settings.from_env(
+        {
+            **env,
+            "METADATA_STORAGE__accountName": "platformmeta",
+            "METADATA_STORAGE__credential": "managedidentity",
+            "METADATA_STORAGE__clientId": client,
+        }
+    )
+    assert settings.metadata_connection == ""
+    assert settings.metadata_table_uri == "https://platformmeta.table.core.windows.net"
+    assert settings.metadata_blob_uri == "https://platformmeta.blob.core.windows.net"
+    assert (settings.metadata_credential, settings.metadata_client_id) == (
+        "managedidentity",
+        client,
+    )
+
+
+def test_identity_based_metadata_store_from_service_uris() -> None:
+    env = {k: v for k, v in SAMPLE.items() if not k.startswith(("METADATA", "AzureWebJobs"))}
+    table = "https://meta.table.core.windows.net/"
+    settings = Settings.from_env({**env, "METADATA_STORAGE__tableServiceUri": table})
+    assert settings.metadata_table_uri == table.rstrip("/")
+    assert settings.metadata_blob_uri == "https://meta.blob.core.windows.net"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("METADATA_STORAGE__accountName", "Not_An_Account"),
+        ("METADATA_STORAGE__tableServiceUri", "ftp://meta/x?y"),
+        ("METADATA_STORAGE__credential", "connectionstring"),
+        ("METADATA_STORAGE__clientId", "not-a-guid"),
+    ],
+)
+def test_bad_identity_based_metadata_settings_name_the_setting(name: str, value: str) -> None:
+    env = {k: v for k, v in SAMPLE.items() if not k.startswith(("METADATA", "AzureWebJobs"))}
+    base = {"METADATA_STORAGE__accountName": "platformmeta"}
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({**env, **base, name: value})
+    assert info.value.setting == name

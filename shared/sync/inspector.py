@@ -12,9 +12,9 @@ from shared.inspection import BlobRef, Outcome, ReadError, Verdict, claimed_kind
 from shared.inspection.blob_reader import BlobRangeReader
 from shared.inspection.model import read_failed_verdict
 from shared.reasons import Reason
-from shared.sync.assets import AssetStatus
-from shared.sync.engine import InspectedBlob
-from shared.sync.staging import StagedEntry
+from shared.store.assets import AssetStatus
+from shared.store.staging import StagedEntry
+from shared.sync.steps import InspectedBlob
 
 __all__ = ["inspect_entry", "row_from_verdict"]
 

@@ -5,8 +5,9 @@ Everything here is small: counters and references, never lists of blob names.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import Enum
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 __all__ = [
     "BatchResult",
@@ -18,6 +19,7 @@ __all__ = [
     "add_page",
     "empty_batch",
     "empty_counters",
+    "last_sync_summary",
     "percent",
 ]
 
@@ -169,3 +171,16 @@ def percent(processed: int, total: int, *, done: bool) -> float:
     if total <= 0:
         return 0.0
     return round(min(99.9, 100.0 * processed / total), 1)
+
+
+def last_sync_summary(run_id: str, status: RunStatus, counters: Counters) -> dict[str, Any]:
+    """The ``lastSync`` summary a finished run leaves on its connection."""
+    return {
+        "runId": run_id,
+        "status": status.value,
+        "finishedAt": datetime.now(UTC).isoformat(),
+        "counts": {
+            k: counters[k]
+            for k in ("synced", "skipped", "ignored", "removed", "failed", "unchanged")
+        },
+    }

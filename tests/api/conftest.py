@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from api import deps
 from devhost.azurite import EmulatorAccount
+from shared import wiring
 from tests.api.client import ApiClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,9 +47,9 @@ def api_env(
     monkeypatch.setenv("PLATFORM_ORIGIN", ORIGIN)
     for key, value in emulator_env(customer_account, other_customer_account).items():
         monkeypatch.setenv(key, value)
-    deps.reset()
+    wiring.reset()
     yield monkeypatch
-    deps.reset()
+    wiring.reset()
 
 
 @pytest.fixture

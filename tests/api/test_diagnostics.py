@@ -14,8 +14,8 @@ from azure.data.tables import TableServiceClient
 from azure.identity import ClientSecretCredential
 from azure.storage.blob import BlobServiceClient, CorsRule
 
-from api import deps
 from devhost.azurite import EmulatorAccount, emulator_key
+from shared import wiring
 from shared.customer_storage import CustomerStorage
 from tests.api.client import ApiClient
 from tests.api.conftest import APP_ID, ORIGIN, MakeContainer
@@ -53,7 +53,9 @@ def verdicts(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def inject(policy: FaultPolicy) -> None:
-    deps.override_customer_storage(CustomerStorage(deps.settings(), per_call_policies=[policy]))
+    wiring.override_customer_storage(
+        CustomerStorage(wiring.wiring().settings, per_call_policies=[policy])
+    )
 
 
 # -- what Azurite can produce -------------------------------------------------------------------
@@ -144,7 +146,7 @@ def test_account_that_the_emulator_does_not_serve(
     accounts = [customer_account, other_customer_account]
     configured = ";".join(f"{a.name}:{a.key}" for a in accounts)
     api_env.setenv("EMULATOR_ACCOUNTS", f"{configured};ghostserved:{emulator_key('ghostserved')}")
-    deps.reset()
+    wiring.reset()
     connection = new_connection("media", storageAccount="ghostserved")
     report, _ = run_test(client, paid_org, connection["id"])
     _assert_account_missing(report)
@@ -446,7 +448,7 @@ def scripted_azure(container: str, *, token_error: str | None = None) -> Scripte
 def azure_mode(api_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     api_env.setenv("CUSTOMER_STORAGE_MODE", "azure")
     api_env.setenv("PLATFORM_APP_CLIENT_SECRET", "not-a-real-secret")
-    deps.reset()
+    wiring.reset()
     return api_env
 
 
@@ -455,8 +457,8 @@ def use_azure(transport: ScriptedTransport) -> None:
         "organizations", APP_ID, "not-a-real-secret",
         additionally_allowed_tenants=["*"], transport=transport,
     )  # fmt: skip
-    deps.override_customer_storage(
-        CustomerStorage(deps.settings(), transport=transport, credential=credential)
+    wiring.override_customer_storage(
+        CustomerStorage(wiring.wiring().settings, transport=transport, credential=credential)
     )
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api import deps
+from shared import wiring
 from tests.api.client import ApiClient
 
 
@@ -70,8 +70,8 @@ def test_usage_reports_the_current_month(client: ApiClient, paid_org: str) -> No
         "limit": 1000,
         "remaining": 1000,
     }
-    assert deps.usage().charge(paid_org, month, key="s1", costs=[300], limit=1000) == 300
-    assert deps.usage().charge(paid_org, "2001-01", key="s2", costs=[50], limit=1000) == 50
+    assert wiring.wiring().usage.charge(paid_org, month, key="s1", costs=[300], limit=1000) == 300
+    assert wiring.wiring().usage.charge(paid_org, "2001-01", key="s2", costs=[50], limit=1000) == 50
     after = client.get(f"/api/orgs/{paid_org}/usage").json
     assert (after["used"], after["remaining"]) == (300, 700)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from api import deps
+from shared import wiring
 from shared.preview import MediaKind, kind_of, preview_connection, scan_listing
 from tests.api.client import ApiClient
 from tests.api.conftest import MakeContainer
@@ -56,7 +56,7 @@ def test_quota_that_does_not_cover_the_sync(
     connection = new_connection(make_container({f"{i}.png": b"x" for i in range(30)}))
     client.put(f"/api/orgs/{paid_org}", json={"plan": "paid", "monthlyQuota": 200})
     month = client.get(f"/api/orgs/{paid_org}/usage").json["month"]
-    deps.usage().charge(paid_org, month, key="setup", costs=[60], limit=200)
+    wiring.wiring().usage.charge(paid_org, month, key="setup", costs=[60], limit=200)
     quota = preview(client, paid_org, connection["id"]).json["quota"]
     assert quota == {
         "month": month,
@@ -76,7 +76,7 @@ def test_huge_listing_stops_at_the_blob_limit(
     new_connection: NewConnection,
 ) -> None:
     api_env.setenv("PREVIEW_MAX_BLOBS", "100")
-    deps.reset()
+    wiring.reset()
     name = make_container({})
     container = blob_service.get_container_client(name)
     with ThreadPoolExecutor(8) as pool:
@@ -102,11 +102,11 @@ def test_time_budget_stops_the_scan(
     report = preview_connection(
         paid_org,
         str(connection["id"]),
-        orgs=deps.orgs(),
-        connections=deps.connections(),
-        usage=deps.usage(),
-        storage=deps.customer_storage(),
-        settings=deps.settings(),
+        orgs=wiring.wiring().orgs,
+        connections=wiring.wiring().connections,
+        usage=wiring.wiring().usage,
+        storage=wiring.wiring().storage,
+        settings=wiring.wiring().settings,
         page_size=10,
         clock=lambda: float(next(ticks)),
     )
@@ -128,7 +128,7 @@ def test_the_sync_engine_gets_the_last_preview_total(
 ) -> None:
     connection = new_connection(make_container({"a.jpg": b"x", "b.jpg": b"y"}))
     preview(client, paid_org, connection["id"])
-    row = deps.connections().get(paid_org, str(connection["id"]))
+    row = wiring.wiring().connections.get(paid_org, str(connection["id"]))
     assert row.last_preview_total == 2
 
 

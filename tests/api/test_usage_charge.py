@@ -11,7 +11,7 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 
 from devhost.azurite import EmulatorAccount
-from shared.repositories.usage import USED_FIELD, UsageRepository
+from shared.store.usage import USED_FIELD, UsageRepository
 
 
 @pytest.fixture(scope="module")

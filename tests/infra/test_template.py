@@ -14,8 +14,7 @@ import pytest
 import yaml
 from pycep import BicepParser
 
-from shared import metadata_store
-from shared.sync.staging import STAGING_CONTAINER
+from shared.store.tables import ALL_TABLES, STAGING_CONTAINER
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -256,7 +255,7 @@ def test_storage_accounts_refuse_shared_keys_and_ingestion_needs_entra() -> None
 
 def test_metadata_store_has_the_app_tables_staging_container_and_roles() -> None:
     resources = parsed(INFRA / "resources.bicep")
-    assert resources["variables"]["metadataTables"]["value"] == list(metadata_store.TABLES)
+    assert resources["variables"]["metadataTables"]["value"] == list(ALL_TABLES)
     assert resources["variables"]["stagingContainer"]["value"] == STAGING_CONTAINER
     roles = resources["variables"]["roles"]["value"]
     text = (INFRA / "resources.bicep").read_text()

@@ -109,7 +109,9 @@ def test_with_a_connection_string_spans_and_metrics_reach_ingestion(
     first, second, module = run_script({"APPLICATIONINSIGHTS_CONNECTION_STRING": conn}).split()
     assert (first, second) == ("True", "True")
     assert module.startswith("opentelemetry.sdk")
+    received = [(e["data"]["baseType"], e["data"]["baseData"].get("name")) for e in envelopes]
     dependencies = [e for e in envelopes if e["data"]["baseType"] == "RemoteDependencyData"]
+    assert len(dependencies) == 1, received
     (span,) = [
         d["data"]["baseData"]
         for d in dependencies

@@ -26,17 +26,18 @@ from shared.naming import (
     new_connection_id,
     require_connection_id,
 )
-from shared.repositories._common import iso, utcnow
-from shared.repositories.cleanup import DeletedRows, delete_connection_rows
-from shared.repositories.connections import (
+from shared.settings import Settings
+from shared.setup_instructions import SetupInstructions, build_setup_instructions
+from shared.store._common import iso, utcnow
+from shared.store.cleanup import DeletedRows, delete_connection_rows
+from shared.store.connections import (
     PROVIDER,
     Connection,
     ConnectionRepository,
     ConnectionState,
+    until_unchanged,
 )
-from shared.repositories.orgs import OrganizationRepository
-from shared.settings import Settings
-from shared.setup_instructions import SetupInstructions, build_setup_instructions
+from shared.store.orgs import OrganizationRepository
 
 __all__ = [
     "AssetCountsWire",
@@ -57,7 +58,6 @@ __all__ = [
 _CREATE_FIELDS = ("dataset", "name", "storageAccount", "container", "prefix")
 _EDITABLE = ("name", "prefix")
 _NOT_EDITABLE = ("dataset", "storageAccount", "container", "provider", "id")
-_ATTEMPTS = 5
 
 
 class AssetCountsWire(TypedDict):
@@ -310,25 +310,20 @@ def update_connection(
         errors.append(FieldError("body", "required", "send 'name' and/or 'prefix'"))
     if errors:
         raise ValidationError(errors)
-    for _ in range(_ATTEMPTS):
+
+    def step() -> ConnectionView:
         current = require_connection(org_id, connection_id, orgs=orgs, connections=connections)
         _refuse_if_busy(current)
         new_name = name if name is not None and name != current.name else None
         new_prefix = prefix if prefix is not None and prefix != current.prefix else None
         if new_name is None and new_prefix is None:
             return connection_view(current)
-        try:
-            updated = connections.update_settings(
-                current, name=new_name, prefix=new_prefix, now=now
-            )
-        except ConflictError as exc:
-            if exc.code == "connection_changed":
-                continue  # a sync claimed it or someone else edited it: decide again
-            raise
-        return connection_view(updated)
-    raise ConflictError(
-        "the connection keeps changing; try again", code="connection_busy", retry_after=2
-    )
+        # A sync claiming it or another edit in between refuses the write: decide again.
+        return connection_view(
+            connections.update_settings(current, name=new_name, prefix=new_prefix, now=now)
+        )
+
+    return until_unchanged(step)
 
 
 def delete_connection(
@@ -346,25 +341,19 @@ def delete_connection(
     The row is first marked ``deleting`` (guarded by its ETag, so a sync cannot claim it in
     between unnoticed), then the rows go, then the connection itself; calling again after a
     crash finishes the job."""
-    for _ in range(_ATTEMPTS):
+
+    def mark_deleting() -> Connection:
         current = require_connection(org_id, connection_id, orgs=orgs, connections=connections)
         if current.sync_running:
             _refuse_if_busy(current)
-        if current.state is not ConnectionState.DELETING:
-            try:
-                current = connections.merge(
-                    current,
-                    {"state": ConnectionState.DELETING.value, "updatedAt": now or utcnow()},
-                )
-            except ConflictError as exc:
-                if exc.code == "connection_changed":
-                    continue  # a sync may have claimed it: read again and decide
-                raise
-        deleted = delete_connection_rows(
-            assets=assets, runs=runs, connection_id=current.connection_id
+        if current.state is ConnectionState.DELETING:
+            return current
+        # A sync claiming it in between refuses the write: read again and decide.
+        return connections.merge(
+            current, {"state": ConnectionState.DELETING.value, "updatedAt": now or utcnow()}
         )
-        connections.remove(current)
-        return deleted
-    raise ConflictError(
-        "the connection keeps changing; try again", code="connection_busy", retry_after=2
-    )
+
+    current = until_unchanged(mark_deleting)
+    deleted = delete_connection_rows(assets=assets, runs=runs, connection_id=current.connection_id)
+    connections.remove(current)
+    return deleted

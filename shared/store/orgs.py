@@ -13,11 +13,10 @@ from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 
 from shared.errors import FieldError, NotFoundError, PlanRequiredError, ValidationError
 from shared.naming import require_org_id
-from shared.repositories._common import as_datetime, as_int, iso, utcnow
+from shared.store._common import as_datetime, as_int, iso, utcnow
 
 __all__ = [
     "MAX_MONTHLY_QUOTA",
-    "ORGANIZATIONS_TABLE",
     "Organization",
     "OrganizationRepository",
     "OrganizationWire",
@@ -26,7 +25,6 @@ __all__ = [
     "put_organization",
 ]
 
-ORGANIZATIONS_TABLE = "Organizations"
 _ROW = "org"
 MAX_MONTHLY_QUOTA = 10**12
 

@@ -27,11 +27,10 @@ from azure.data.tables import (
 )
 
 from shared.errors import ServiceUnavailableError
-from shared.repositories._common import as_int
-from shared.repositories.orgs import OrganizationRepository
+from shared.store._common import as_int
+from shared.store.orgs import OrganizationRepository
 
 __all__ = [
-    "USAGE_TABLE",
     "USED_FIELD",
     "UsageRepository",
     "UsageSnapshot",
@@ -40,7 +39,6 @@ __all__ = [
     "usage_report",
 ]
 
-USAGE_TABLE = "Usage"
 USED_FIELD = "rowsUsed"
 
 

@@ -16,9 +16,7 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.errors import NotFoundError
 from shared.sync.model import Counters, RunStatus, empty_counters
 
-__all__ = ["RUNS_TABLE", "RunRecord", "RunsRepository", "instance_id_for", "new_run_id"]
-
-RUNS_TABLE = "SyncRuns"
+__all__ = ["RunRecord", "RunsRepository", "instance_id_for", "new_run_id"]
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -7,24 +7,20 @@ lives under ``<runId>/`` and is deleted when the run ends.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import logging
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any, TypedDict
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import ContainerClient
 
-from shared.settings import Settings
+from shared.store._common import chunked
 
-__all__ = ["STAGING_CONTAINER", "SnapshotRow", "StagedEntry", "Staging"]
+__all__ = ["SnapshotRow", "StagedEntry", "Staging"]
 
 _log = logging.getLogger(__name__)
-
-STAGING_CONTAINER = "sync-staging"
 
 
 class StagedEntry(TypedDict):
@@ -54,30 +50,11 @@ def _load(data: bytes) -> Any:
     return json.loads(gzip.decompress(data))
 
 
-@lru_cache(maxsize=8)
-def _service(connection: str) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(connection)
-
-
 class Staging:
     """Read and write one run's staged data."""
 
     def __init__(self, container: ContainerClient) -> None:
         self._container = container
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Staging:
-        if settings.metadata_connection:
-            service = _service(settings.metadata_connection)
-        else:  # managed identity: the account's blob endpoint next to its table endpoint
-            from azure.identity import DefaultAzureCredential
-
-            endpoint = settings.metadata_table_endpoint.replace(".table.", ".blob.")
-            service = BlobServiceClient(endpoint, credential=DefaultAzureCredential())
-        container = service.get_container_client(STAGING_CONTAINER)
-        with contextlib.suppress(ResourceExistsError):
-            container.create_container()
-        return cls(container)
 
     # -- generic ----------------------------------------------------------------------------
     def _put(self, name: str, value: Any) -> None:
@@ -88,8 +65,8 @@ class Staging:
 
     def delete_run(self, run_id: str) -> int:
         names = [b for b in self._container.list_blob_names(name_starts_with=f"{run_id}/")]
-        for start in range(0, len(names), 256):
-            self._container.delete_blobs(*names[start : start + 256])
+        for part in chunked(names, 256):  # a blob batch holds at most 256 sub-requests
+            self._container.delete_blobs(*part)
         return len(names)
 
     # -- pages ------------------------------------------------------------------------------
@@ -121,8 +98,7 @@ class Staging:
         """Store rows sorted by name in chunks, with an index of each chunk's first name."""
         rows.sort(key=lambda r: r["n"])
         firsts: list[str] = []
-        for k, start in enumerate(range(0, len(rows), chunk)):
-            part = rows[start : start + chunk]
+        for k, part in enumerate(chunked(rows, chunk)):
             firsts.append(part[0]["n"])
             self._put(f"{run_id}/snapshot-{k:06d}.json.gz", part)
         self._put(f"{run_id}/snapshot-index.json.gz", firsts)

@@ -12,30 +12,34 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared import names
 from shared.errors import ConflictError, NotFoundError
-from shared.repositories import (
+from shared.settings import Settings
+from shared.store import (
     Connection,
     ConnectionRepository,
     ConnectionState,
     OrganizationRepository,
 )
-from shared.settings import Settings
-from shared.sync.model import Counters, RunStatus, SyncState, empty_counters, percent
-from shared.sync.runs import RunRecord, RunsRepository, instance_id_for, new_run_id
+from shared.store.connections import release_connection
+from shared.store.runs import RunRecord, RunsRepository, instance_id_for, new_run_id
+from shared.sync.model import (
+    Counters,
+    RunStatus,
+    SyncState,
+    empty_counters,
+    last_sync_summary,
+    percent,
+)
 
 __all__ = [
     "DurableClient",
     "cancel_sync",
-    "last_sync_summary",
     "progress_view",
-    "release_connection",
     "start_sync",
 ]
 
@@ -73,34 +77,6 @@ def _claim(connections: ConnectionRepository, row: Connection, run_id: str) -> N
             code="sync_already_running",
             retry_after=5,
         ) from None
-
-
-def release_connection(
-    connections: ConnectionRepository,
-    org: str,
-    connection_id: str,
-    run_id: str,
-    *,
-    extra: Mapping[str, Any] | None = None,
-) -> None:
-    """Clear ``activeRunId`` if this run still holds it, and merge ``extra`` fields."""
-    for _ in range(20):
-        row = connections.find(org, connection_id)
-        if row is None:
-            return  # the connection was deleted meanwhile
-        patch: dict[str, Any] = dict(extra or {})
-        if row.active_run_id == run_id:
-            patch["activeRunId"] = ""
-        if not patch:
-            return
-        try:
-            connections.merge(row, patch)
-            return
-        except ConflictError:
-            continue  # changed meanwhile: read it again
-        except NotFoundError:
-            return
-    raise ConflictError("the connection kept changing", code="connection_changed")
 
 
 async def _reconcile_stale(
@@ -245,18 +221,6 @@ async def _wait_until_stopped(client: DurableClient, instance: str, within: floa
             return
         await asyncio.sleep(0.1)
     _log.warning("instance %s still stopping after %.0fs", instance, within)
-
-
-def last_sync_summary(run_id: str, status: RunStatus, counters: Counters) -> dict[str, Any]:
-    return {
-        "runId": run_id,
-        "status": status.value,
-        "finishedAt": datetime.now(UTC).isoformat(),
-        "counts": {
-            k: counters[k]
-            for k in ("synced", "skipped", "ignored", "removed", "failed", "unchanged")
-        },
-    }
 
 
 def _live_counters(live: Any, fallback: Counters, run_id: str) -> Counters:

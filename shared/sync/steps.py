@@ -34,12 +34,19 @@ from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
 from shared.reasons import GUIDES, Reason
-from shared.repositories import ConnectionRepository
-from shared.sync.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
-from shared.sync.model import BatchResult, Counters, ListedPage, RunStatus, empty_batch
-from shared.sync.runs import RunsRepository
-from shared.sync.service import last_sync_summary, release_connection
-from shared.sync.staging import SnapshotRow, StagedEntry, Staging
+from shared.store import ConnectionRepository
+from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
+from shared.store.connections import release_connection
+from shared.store.runs import RunsRepository
+from shared.store.staging import SnapshotRow, StagedEntry, Staging
+from shared.sync.model import (
+    BatchResult,
+    Counters,
+    ListedPage,
+    RunStatus,
+    empty_batch,
+    last_sync_summary,
+)
 
 __all__ = [
     "RETRY_REASONS",
@@ -248,7 +255,10 @@ async def inspect_batch(
         i for i in inspected if i.status == "synced" and i.entry["p"] != AssetStatus.SYNCED.value
     ]
     costs = [rows_per_kind.get(i.kind, 0) for i in new_assets]
-    granted = charge(key=f"{run_id}~{ref.rsplit('/', 1)[-1]}~{start}", costs=costs)
+    # The usage row is a blocking ETag loop with back-off: keep it off the event loop.
+    granted = await asyncio.to_thread(
+        charge, key=f"{run_id}~{ref.rsplit('/', 1)[-1]}~{start}", costs=costs
+    )
     budget = granted
     now = datetime.now(UTC)
     result = empty_batch()

@@ -17,12 +17,13 @@ between makes them re-read and refuse.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -36,21 +37,25 @@ from azure.data.tables import (
 
 from shared.errors import ConflictError, NotFoundError
 from shared.naming import connection_name_key
-from shared.repositories._common import as_datetime, as_int, json_object, utcnow
+from shared.store._common import as_datetime, as_int, json_object, utcnow
 
 __all__ = [
-    "CONNECTIONS_TABLE",
+    "CHANGE_ATTEMPTS",
     "PROVIDER",
     "AssetCounts",
     "Connection",
     "ConnectionRepository",
     "ConnectionState",
+    "release_connection",
+    "until_unchanged",
 ]
 
-CONNECTIONS_TABLE = "Connections"
 PROVIDER = "azure_blob"
 _KIND_CONNECTION = "connection"
 _KIND_NAME = "name"
+
+
+T = TypeVar("T")
 
 
 class ConnectionState(str, Enum):
@@ -341,3 +346,46 @@ class ConnectionRepository:
         """Delete the name reservation, then the row (idempotent)."""
         for row_key in (current.reservation_key(), current.connection_id):
             self._table.delete_entity(current.org_id, row_key)
+
+
+#: How many read-decide-write rounds a guarded change of a connection row gets.
+CHANGE_ATTEMPTS = 20
+
+
+def until_unchanged(step: Callable[[], T], *, attempts: int = CHANGE_ATTEMPTS) -> T:
+    """Run ``step`` (read the row, decide, write with its ETag) until no concurrent change
+    refuses its write (``ConflictError(code="connection_changed")``). When the row keeps
+    changing, raise ``ConflictError(code="connection_busy")`` with a retry-after."""
+    for _ in range(attempts):
+        try:
+            return step()
+        except ConflictError as exc:
+            if exc.code != "connection_changed":
+                raise
+    raise ConflictError(
+        "the connection keeps changing; try again", code="connection_busy", retry_after=2
+    )
+
+
+def release_connection(
+    connections: ConnectionRepository,
+    org: str,
+    connection_id: str,
+    run_id: str,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Clear ``activeRunId`` if this run still holds it, and merge ``extra`` fields."""
+
+    def step() -> None:
+        row = connections.find(org, connection_id)
+        if row is None:
+            return  # the connection was deleted meanwhile
+        patch: dict[str, Any] = dict(extra or {})
+        if row.active_run_id == run_id:
+            patch["activeRunId"] = ""
+        if patch:
+            with contextlib.suppress(NotFoundError):
+                connections.merge(row, patch)
+
+    until_unchanged(step)

@@ -5,20 +5,16 @@ entities of one partition; re-running after a crash finishes the job (idempotent
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from azure.data.tables import TableClient, TableTransactionError
 
 from shared.asset_keys import partitions_of
+from shared.store._common import table_batches
 
-__all__ = ["ASSETS_TABLE", "BATCH_LIMIT", "RUNS_TABLE", "DeletedRows", "delete_connection_rows"]
-
-ASSETS_TABLE = "Assets"
-RUNS_TABLE = "SyncRuns"
-#: Entity-group transactions hold at most 100 entities (Azurite breaks on 101).
-BATCH_LIMIT = 100
+__all__ = ["DeletedRows", "delete_connection_rows"]
 
 
 @dataclass(frozen=True)
@@ -37,21 +33,10 @@ def _keys(table: TableClient, partition: str) -> Iterator[dict[str, Any]]:
         yield {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"]}
 
 
-def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _delete_partition(table: TableClient, partition: str) -> int:
     # Collect the keys first: deleting while paging a query can skip rows.
     keys = list(_keys(table, partition))
-    for chunk in _chunks(keys, BATCH_LIMIT):
+    for chunk in table_batches(keys):
         try:
             table.submit_transaction([("delete", row) for row in chunk])
         except TableTransactionError as exc:

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["as_datetime", "as_int", "iso", "json_object", "utcnow"]
+T = TypeVar("T")
+
+__all__ = [
+    "BATCH_LIMIT",
+    "as_datetime",
+    "as_int",
+    "chunked",
+    "iso",
+    "json_object",
+    "table_batches",
+    "utcnow",
+]
+
+#: Entity-group transactions hold at most 100 entities of one partition (Azurite breaks on 101)
+#: and at most 4 MiB; batches stay under 3 MiB for headroom.
+BATCH_LIMIT = 100
+_BATCH_BYTES = 3 * 1024 * 1024
 
 
 def utcnow() -> datetime:
@@ -56,3 +74,29 @@ def json_object(value: Any) -> dict[str, Any] | None:
             return None
         return parsed if isinstance(parsed, dict) else None
     return None
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def table_batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Entities grouped for entity-group transactions: one partition, at most
+    :data:`BATCH_LIMIT` entities and about 3 MiB each."""
+    by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_partition[row["PartitionKey"]].append(row)
+    for partition_rows in by_partition.values():
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for row in partition_rows:
+            row_size = len(json.dumps(row, default=str))
+            if batch and (len(batch) >= BATCH_LIMIT or size + row_size > _BATCH_BYTES):
+                yield batch
+                batch, size = [], 0
+            batch.append(row)
+            size += row_size
+        if batch:
+            yield batch

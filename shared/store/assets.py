@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +21,10 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.data.tables.aio import TableClient as AsyncTableClient
 
 from shared.asset_keys import BUCKETS, partition_key, row_key
-from shared.sync.staging import SnapshotRow
+from shared.store._common import table_batches
+from shared.store.staging import SnapshotRow
 
 __all__ = [
-    "ASSETS_TABLE",
     "AssetStatus",
     "AssetsPage",
     "connection_filter",
@@ -35,10 +34,6 @@ __all__ = [
     "scan_connection",
     "upsert_rows",
 ]
-
-ASSETS_TABLE = "Assets"
-_MAX_BATCH = 100
-_MAX_BATCH_BYTES = 3 * 1024 * 1024  # under the 4 MiB transaction limit, with headroom
 
 
 class AssetStatus(str, Enum):
@@ -54,24 +49,6 @@ def connection_filter(connection_id: str) -> tuple[str, dict[str, str]]:
         "PartitionKey ge @lo and PartitionKey le @hi",
         {"lo": f"{connection_id}~00", "hi": f"{connection_id}~{BUCKETS - 1:02x}"},
     )
-
-
-def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_partition[row["PartitionKey"]].append(row)
-    for partition_rows in by_partition.values():
-        batch: list[dict[str, Any]] = []
-        size = 0
-        for row in partition_rows:
-            row_size = len(json.dumps(row, default=str))
-            if batch and (len(batch) >= _MAX_BATCH or size + row_size > _MAX_BATCH_BYTES):
-                yield batch
-                batch, size = [], 0
-            batch.append(row)
-            size += row_size
-        if batch:
-            yield batch
 
 
 async def upsert_rows(
@@ -91,7 +68,7 @@ async def upsert_rows(
             await table.submit_transaction([("upsert", row, {"mode": mode}) for row in batch])
             written += len(batch)
 
-    await asyncio.gather(*(submit(b) for b in _batches(rows)))
+    await asyncio.gather(*(submit(b) for b in table_batches(rows)))
     return written
 
 
