@@ -16,7 +16,7 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 import mediagen
-from devhost.azurite import PROJECT_ROOT, EmulatorAccount, free_port
+from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, free_port
 from tests.sync.harness import Api
 
 MARKER = b"customer-content-marker-7f3a"
@@ -73,6 +73,28 @@ class TracedHost:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def private_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """An Azurite of this module's own: the metrics must count this run only, and the session's
+    task hub may hold other tests' unfinished orchestrations, which a new host resumes."""
+    with Azurite(
+        tmp_path_factory.mktemp("otel-azurite"),
+        accounts=("otelplatform", "otelcustomer"),
+        in_memory=True,
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def platform_account(private_azurite: Azurite) -> EmulatorAccount:
+    return private_azurite.account("otelplatform")
+
+
+@pytest.fixture(scope="module")
+def customer_account(private_azurite: Azurite) -> EmulatorAccount:
+    return private_azurite.account("otelcustomer")
 
 
 @pytest.fixture(scope="module")
