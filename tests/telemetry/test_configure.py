@@ -142,3 +142,62 @@ def test_identity_based_ingestion_is_read_from_the_authentication_string(
     auth: str, expected: str | None
 ) -> None:
     assert _aad_client_id(auth) == expected
+
+
+FAILING_STEP = textwrap.dedent(
+    """
+    import json
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from shared import telemetry
+    from shared.errors import DomainError
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+    class StepFailed(DomainError):
+        default_code = "sync_permission_denied"
+
+    @telemetry.traced_activity("sync.inspect_batch")
+    def inspect(payload):
+        raise StepFailed("reading private/photos/secret-name.jpg?sig=abc failed")
+
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    try:
+        inspect({"org": "acme", "connectionId": "c1", "runId": "r1", "traceparent": parent})
+    except StepFailed:
+        pass
+    (span,) = exporter.get_finished_spans()
+    print(json.dumps({
+        "trace": format(span.context.trace_id, "032x"),
+        "parent": format(span.parent.span_id, "016x"),
+        "status": span.status.status_code.name,
+        "description": span.status.description,
+        "attributes": dict(span.attributes),
+        "events": [e.name for e in span.events],
+    }))
+    """
+)
+
+
+def test_a_failing_step_records_its_code_not_its_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FAILING_STEP],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    span = json.loads(result.stdout)
+    assert span["trace"] == "0af7651916cd43dd8448eb211c80319c"  # the run's trace continues
+    assert span["parent"] == "b7ad6b7169203331"
+    assert span["status"] == "ERROR"
+    assert span["attributes"]["blobsync.error_code"] == "sync_permission_denied"
+    assert span["events"] == []  # no exception event: its text names blobs and signatures
+    assert "secret-name" not in result.stdout and "sig=" not in result.stdout
