@@ -12,6 +12,9 @@ copies it into every activity payload, and each activity's span continues that t
 Attributes hold ids, counts, reason and error codes only - never blob names or contents,
 account names, keys, SAS or bearer tokens.
 
+Log records: one per finished or failed step on the ``blobsync.run`` logger, carrying the same
+ids and counts as attributes.
+
 Spans: ``sync.start`` (server), ``sync.list_page``, ``sync.inspect_batch``, ``sync.finish_run``.
 Metrics (all prefixed ``blobsync.``): ``blobs.listed``, ``blobs.inspected``, ``blobs.synced``,
 ``blobs.skipped`` (by ``blobsync.skip_reason``), ``bytes.read``, ``runs`` and
@@ -44,6 +47,12 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+#: One structured record per finished (or failed) step, with the ids and the step's counts as
+#: attributes. With the distro configured it is exported with the run's trace context (so it
+#: appears in the run's transaction) and does not propagate: the Functions host already forwards
+#: the worker's other records, and these would arrive twice.
+RUN_LOGGER = "blobsync.run"
+_run_log = logging.getLogger(RUN_LOGGER)
 
 NAME = "blobsync"
 ORG = "blobsync.org_id"
@@ -89,8 +98,8 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
             return False
         options: dict[str, Any] = {
             "connection_string": connection,
-            # The Functions host already forwards the worker's log records.
-            "disable_logging": True,
+            # Only the step records: the Functions host already forwards the other log records.
+            "logger_name": RUN_LOGGER,
             # A span per storage request would cost more than the runs they describe.
             "instrumentation_options": {"azure_sdk": {"enabled": False}},
             # Every run's trace is kept (a run is a few dozen spans): the distro's default
@@ -103,6 +112,8 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
 
             options["credential"] = ManagedIdentityCredential(client_id=client_id or None)
         configure_azure_monitor(**options)
+        _run_log.setLevel(logging.INFO)
+        _run_log.propagate = False
         _configured = True
         return True
 
@@ -234,29 +245,38 @@ def _ids(payload: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _record_list(span: trace.Span, payload: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-    span.set_attribute("blobsync.page_index", int(payload.get("index", 0)))
-    span.set_attribute("blobsync.blobs_listed", int(result.get("listed", 0)))
-    span.set_attribute("blobsync.blobs_changed", int(result.get("changed", 0)))
-    _instruments().listed.add(int(result.get("listed", 0)))
+Fields = dict[str, str | int | float]
 
 
-def _record_batch(span: trace.Span, payload: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+def _record_list(payload: Mapping[str, Any], result: Mapping[str, Any]) -> Fields:
+    listed = int(result.get("listed", 0))
+    _instruments().listed.add(listed)
+    return {
+        "blobsync.page_index": int(payload.get("index", 0)),
+        "blobsync.blobs_listed": listed,
+        "blobsync.blobs_changed": int(result.get("changed", 0)),
+    }
+
+
+def _record_batch(payload: Mapping[str, Any], result: Mapping[str, Any]) -> Fields:
     tools = _instruments()
     by_reason: Mapping[str, int] = result.get("skippedByReason") or {}
     skipped = sum(by_reason.values())
-    inspected = int(result.get("synced", 0)) + skipped + int(result.get("ignored", 0))
-    inspected += int(result.get("failed", 0))
-    span.set_attribute("blobsync.blobs_inspected", inspected)
-    span.set_attribute("blobsync.blobs_synced", int(result.get("synced", 0)))
-    span.set_attribute("blobsync.blobs_skipped", skipped)
-    span.set_attribute("blobsync.bytes_read", int(result.get("bytesRead", 0)))
+    synced = int(result.get("synced", 0))
+    inspected = synced + skipped + int(result.get("ignored", 0)) + int(result.get("failed", 0))
+    bytes_read = int(result.get("bytesRead", 0))
     tools.inspected.add(inspected)
-    tools.synced.add(int(result.get("synced", 0)))
+    tools.synced.add(synced)
     for reason, count in by_reason.items():
         if count:
             tools.skipped.add(int(count), {SKIP_REASON: str(reason)})
-    tools.bytes_read.add(int(result.get("bytesRead", 0)))
+    tools.bytes_read.add(bytes_read)
+    return {
+        "blobsync.blobs_inspected": inspected,
+        "blobsync.blobs_synced": synced,
+        "blobsync.blobs_skipped": skipped,
+        "blobsync.bytes_read": bytes_read,
+    }
 
 
 _TOTALS = {
@@ -270,31 +290,31 @@ _TOTALS = {
 }
 
 
-def _record_finish(span: trace.Span, payload: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+def _record_finish(payload: Mapping[str, Any], result: Mapping[str, Any]) -> Fields:
     tools = _instruments()
     outcome = str(result.get("status") or payload.get("status") or "unknown")
     error = payload.get("error") or {}
     code = error.get("code") if isinstance(error, Mapping) else None
-    span.set_attribute(OUTCOME, outcome)
+    fields: Fields = {OUTCOME: outcome}
     if code:
-        span.set_attribute(ERROR_CODE, str(code))
-        span.set_status(Status(StatusCode.ERROR, str(code)))
+        fields[ERROR_CODE] = str(code)
     totals: Mapping[str, Any] = result.get("totals") or {}
     for key, attr in _TOTALS.items():
         if isinstance(totals.get(key), int):
-            span.set_attribute(attr, totals[key])
+            fields[attr] = totals[key]
     tools.runs.add(1, {OUTCOME: outcome})
     started = payload.get(TRACE_STARTED_AT)
     if isinstance(started, str):
         try:
             seconds = (datetime.now(UTC) - datetime.fromisoformat(started)).total_seconds()
         except ValueError:
-            return
-        span.set_attribute("blobsync.run_duration_s", round(seconds, 3))
+            return fields
+        fields["blobsync.run_duration_s"] = round(seconds, 3)
         tools.duration.record(max(seconds, 0.0), {OUTCOME: outcome})
+    return fields
 
 
-_RECORDERS: dict[str, Callable[[trace.Span, Mapping[str, Any], Mapping[str, Any]], None]] = {
+_RECORDERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Fields]] = {
     "sync.list_page": _record_list,
     "sync.inspect_batch": _record_batch,
     "sync.finish_run": _record_finish,
@@ -319,19 +339,28 @@ def traced_activity(step: str) -> Callable[[A], A]:
                 record_exception=False,
                 set_status_on_exception=False,
             ) as span:
+                ids = _ids(payload)
                 try:
                     result = fn(payload)
                 except Exception as exc:
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                     code = getattr(exc, "code", None)
+                    failure: Fields = {"blobsync.step": step, **ids}
                     if isinstance(code, str):
                         span.set_attribute(ERROR_CODE, code)
+                        failure[ERROR_CODE] = code
+                    _run_log.warning("%s failed", step, extra=failure)
                     raise
+                fields: Fields = {}
                 if record is not None and isinstance(result, Mapping):
                     try:
-                        record(span, payload, result)
+                        fields = record(payload, result)
                     except Exception:  # telemetry must never fail a step
                         _log.warning("could not record %s telemetry", step, exc_info=True)
+                span.set_attributes(fields)
+                if ERROR_CODE in fields:
+                    span.set_status(Status(StatusCode.ERROR, str(fields[ERROR_CODE])))
+                _run_log.info("%s finished", step, extra={"blobsync.step": step, **ids, **fields})
                 return result
 
         return wrapper  # type: ignore[return-value]

@@ -119,6 +119,12 @@ def test_with_a_connection_string_spans_and_metrics_reach_ingestion(
     ]
     assert span["properties"]["blobsync.run_id"] == "r1"
     assert span["properties"]["blobsync.blobs_listed"] == "7"
+    # The step's structured record, in the same operation as its span.
+    (message,) = [e for e in envelopes if e["data"]["baseType"] == "MessageData"]
+    assert message["data"]["baseData"]["message"] == "sync.list_page finished"
+    assert message["data"]["baseData"]["properties"]["blobsync.run_id"] == "r1"
+    (dependency,) = dependencies
+    assert message["tags"]["ai.operation.id"] == dependency["tags"]["ai.operation.id"]
     metric_names = {
         m["name"]
         for e in envelopes

@@ -167,6 +167,26 @@ def test_one_run_is_one_trace_from_the_start_request(
     assert finish["attributes"]["blobsync.run_duration_s"] > 0
 
 
+def test_each_step_leaves_a_structured_log_record_in_the_run_trace(
+    telemetry: tuple[dict[str, Any], dict[str, Any], dict[str, str]],
+) -> None:
+    data, _, ids = telemetry
+    (start,) = _by_name(data["spans"], "sync.start")
+    records = data["logs"]
+    steps = [r["attributes"]["blobsync.step"] for r in records]
+    assert steps.count("sync.list_page") == 2 and steps.count("sync.finish_run") == 1
+    assert steps.count("sync.inspect_batch") == len(_by_name(data["spans"], "sync.inspect_batch"))
+    for record in records:
+        assert record["traceId"] == start["traceId"]
+        assert record["attributes"]["blobsync.run_id"] == ids["run"]
+        assert record["attributes"]["blobsync.org_id"] == ids["org"]
+        assert record["attributes"]["blobsync.connection_id"] == ids["connection"]
+        assert record["body"] == f"{record['attributes']['blobsync.step']} finished"
+    (finish,) = [r for r in records if r["attributes"]["blobsync.step"] == "sync.finish_run"]
+    assert finish["attributes"]["blobsync.outcome"] == "completed"
+    assert finish["attributes"]["blobsync.total_synced"] == 3
+
+
 def _metric(data: dict[str, Any], name: str, **attributes: str) -> Any:
     points = [
         p
@@ -210,6 +230,8 @@ def test_no_attribute_holds_a_key_token_blob_name_or_content(
     values = [str(v) for s in data["spans"] for v in s["attributes"].values()]
     values += [str(v) for p in data["metrics"] for v in p["attributes"].values()]
     values += [str(k) for s in data["spans"] for k in s["attributes"]]
+    values += [r["body"] for r in data["logs"]]
+    values += [str(v) for r in data["logs"] for v in r["attributes"].values()]
     text = "\n".join(values)
     forbidden = [
         platform_account.key,

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,6 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from devhost.azurite import PROJECT_ROOT
 from devhost.host import DevHost, HostOptions
+from shared.telemetry import RUN_LOGGER
 
 
 def _spans(exporter: InMemorySpanExporter) -> list[dict[str, Any]]:
@@ -67,6 +71,24 @@ def _metrics(reader: InMemoryMetricReader) -> list[dict[str, Any]]:
     return out
 
 
+def _logs(exporter: InMemoryLogRecordExporter) -> list[dict[str, Any]]:
+    out = []
+    for item in exporter.get_finished_logs():
+        record = item.log_record
+        out.append(
+            {
+                "body": str(record.body),
+                "traceId": format(record.trace_id or 0, "032x"),
+                "attributes": {
+                    k: v
+                    for k, v in dict(record.attributes or {}).items()
+                    if k.startswith("blobsync.")
+                },
+            }
+        )
+    return out
+
+
 async def serve(workspace: Path, port: int) -> None:
     host = DevHost(HostOptions(app_dir=PROJECT_ROOT, port=port, workspace=workspace))
     stop = asyncio.Event()
@@ -86,8 +108,17 @@ def main(out: Path, workspace: Path, port: int) -> None:
     trace.set_tracer_provider(tracer_provider)
     reader = InMemoryMetricReader()
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    # The step records reach the exporter as the distro sends them (a handler on their logger).
+    logs = InMemoryLogRecordExporter()
+    log_provider = LoggerProvider()
+    log_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    run_logger = logging.getLogger(RUN_LOGGER)
+    run_logger.addHandler(LoggingHandler(logger_provider=log_provider))
+    run_logger.setLevel(logging.INFO)
     asyncio.run(serve(workspace, port))
-    out.write_text(json.dumps({"spans": _spans(exporter), "metrics": _metrics(reader)}))
+    out.write_text(
+        json.dumps({"spans": _spans(exporter), "metrics": _metrics(reader), "logs": _logs(logs)})
+    )
 
 
 if __name__ == "__main__":
