@@ -8,7 +8,9 @@ then the only source the app and the host read.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping, MutableMapping
@@ -18,7 +20,15 @@ from typing import Any
 
 from devhost.azurite import DEV_ACCOUNT, DEV_KEY
 
+logger = logging.getLogger("devhost")
+
 DEFAULT_HUB = "TestHubName"
+#: The task hub when host.json names it by an app setting (``%TASK_HUB_NAME%``) that is not set.
+#: The real host would keep the literal ``%...%`` and refuse it as a hub name; the dev host falls
+#: back to this name (the app's historical hub) so a fresh checkout runs without the setting.
+UNSET_HUB_SETTING_FALLBACK = "BlobSyncHub"
+#: host.json ``functionTimeout`` when absent (the host's default outside the Consumption plan).
+DEFAULT_FUNCTION_TIMEOUT = dt.timedelta(minutes=30)
 DEFAULT_ROUTE_PREFIX = "api"
 STORAGE_SETTING = "AzureWebJobsStorage"
 
@@ -40,6 +50,8 @@ class HostConfig:
     max_concurrent_activities: int = 10
     max_concurrent_orchestrations: int = 10
     max_orchestration_actions: int = 100_000
+    #: host.json ``functionTimeout``; ``None`` = unlimited (``"-1"``).
+    function_timeout: dt.timedelta | None = DEFAULT_FUNCTION_TIMEOUT
 
     @classmethod
     def load(cls, app_dir: Path, environ: Mapping[str, str] | None = None) -> HostConfig:
@@ -64,7 +76,7 @@ class HostConfig:
         prefix = http.get("routePrefix", DEFAULT_ROUTE_PREFIX)
         if not isinstance(prefix, str):
             raise ConfigError("extensions.http.routePrefix must be a string")
-        hub = _resolve_setting_reference(str(durable.get("hubName") or DEFAULT_HUB), environ)
+        hub = _resolve_hub_name(str(durable.get("hubName") or DEFAULT_HUB), environ)
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", hub):
             raise ConfigError(
                 f"task hub name {hub!r} is invalid: 3-45 letters and digits, starting with a letter"
@@ -80,6 +92,7 @@ class HostConfig:
                 durable, "maxConcurrentOrchestratorFunctions", default_concurrency
             ),
             max_orchestration_actions=_positive_int(durable, "maxOrchestrationActions", 100_000),
+            function_timeout=parse_function_timeout(data.get("functionTimeout")),
         )
 
 
@@ -97,15 +110,53 @@ def _positive_int(section: Mapping[str, Any], key: str, default: int) -> int:
     return value
 
 
-def _resolve_setting_reference(value: str, environ: Mapping[str, str]) -> str:
-    """``%Name%`` means "the app setting Name", as the extension resolves it."""
+def _resolve_hub_name(value: str, environ: Mapping[str, str]) -> str:
+    """``%Name%`` means "the app setting Name", as the extension resolves it.
+
+    Unset (or empty): the dev host uses :data:`UNSET_HUB_SETTING_FALLBACK` and says so; in Azure
+    the extension keeps ``%Name%`` and the host refuses it, so the setting must be set there.
+    """
     match = re.fullmatch(r"%([^%]+)%", value)
     if not match:
         return value
-    try:
-        return environ[match.group(1)]
-    except KeyError:
-        raise ConfigError(f"host.json refers to app setting {value} which is not set") from None
+    resolved = environ.get(match.group(1), "").strip()
+    if resolved:
+        return resolved
+    logger.warning(
+        "host.json names the task hub by app setting %s, which is not set: the dev host uses "
+        "task hub %s (in Azure the host refuses to start; set %s there)",
+        match.group(1),
+        UNSET_HUB_SETTING_FALLBACK,
+        match.group(1),
+    )
+    return UNSET_HUB_SETTING_FALLBACK
+
+
+_TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,7}))?")
+
+
+def parse_function_timeout(value: Any) -> dt.timedelta | None:
+    """host.json ``functionTimeout``: a TimeSpan (``[d.]hh:mm:ss[.f]``) or ``"-1"`` (unlimited)."""
+    if value is None:
+        return DEFAULT_FUNCTION_TIMEOUT
+    text = str(value).strip()
+    if text == "-1":
+        return None
+    match = _TIMESPAN.fullmatch(text)
+    if match is None:
+        raise ConfigError(f"host.json: functionTimeout {text!r} is not a TimeSpan (hh:mm:ss) or -1")
+    days, hours, minutes, seconds, fraction = match.groups()
+    if int(minutes) > 59 or int(seconds) > 59:
+        raise ConfigError(f"host.json: functionTimeout {text!r} is not a valid TimeSpan")
+    timeout = dt.timedelta(
+        days=int(days or 0),
+        hours=int(hours),
+        minutes=int(minutes),
+        seconds=int(seconds) + float(f"0.{fraction or 0}"),
+    )
+    if timeout <= dt.timedelta(0):
+        raise ConfigError("host.json: functionTimeout must be positive (or -1 for unlimited)")
+    return timeout
 
 
 # --------------------------------------------------------------------------- local.settings.json
