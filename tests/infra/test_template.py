@@ -158,7 +158,11 @@ def test_template_writes_exactly_the_settings_the_app_and_host_read() -> None:
     read = settings_read_by_app() | settings_read_by_host_json() | set(HOST_READ)
     missing = read - written - set(LOCAL_ONLY)
     stale = written - read
-    assert (missing, stale) == (set(), set()), "(read but not written, written but not read)"
+    assert (missing, stale) == (set(), set()), (
+        "(read but not written, written but not read): write a new setting in infra/main.bicep "
+        "(syncSettings) or infra/resources.bicep (appSettings), or list it in LOCAL_ONLY above "
+        "with the reason the deployment leaves it unset; drop a setting nothing reads"
+    )
 
 
 def test_exemption_lists_name_settings_that_exist() -> None:
