@@ -13,7 +13,8 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
     displayName: displayName
     category: 'workbook'
     sourceId: appInsightsId
-    serializedData: loadTextContent('../workbook.json')
+    // The queries run against this app's Application Insights resource.
+    serializedData: replace(loadTextContent('../workbook.json'), '__APP_INSIGHTS_ID__', appInsightsId)
   }
 }
 

@@ -310,4 +310,8 @@ def test_workbook_is_deployed_and_its_queries_are_documented() -> None:
     for query in queries:
         assert " ".join(query.split()) in readme, query.splitlines()[0]
     workbook_bicep = (INFRA / "modules" / "workbook.bicep").read_text()
-    assert "loadTextContent('../workbook.json')" in workbook_bicep
+    assert (
+        "loadTextContent('../workbook.json'), '__APP_INSIGHTS_ID__', appInsightsId"
+        in workbook_bicep
+    )
+    assert workbook["fallbackResourceIds"] == ["__APP_INSIGHTS_ID__"]
