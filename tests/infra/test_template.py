@@ -315,3 +315,13 @@ def test_workbook_is_deployed_and_its_queries_are_documented() -> None:
         in workbook_bicep
     )
     assert workbook["fallbackResourceIds"] == ["__APP_INSIGHTS_ID__"]
+
+
+def test_workbook_queries_name_only_telemetry_the_app_emits() -> None:
+    workbook = json.loads((INFRA / "workbook.json").read_text())
+    text = " ".join(i["content"]["query"] for i in workbook["items"] if i["type"] == 3)
+    telemetry = (ROOT / "shared" / "telemetry.py").read_text()
+    names = set(re.findall(r'"((?:blobsync|sync)\.[a-z_.]+)"', text))
+    assert {"blobsync.runs", "blobsync.blobs.skipped", "sync.finish_run", "sync.start"} <= names
+    for name in names:
+        assert f'"{name}"' in telemetry, name
