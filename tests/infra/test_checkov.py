@@ -3,7 +3,7 @@ reason, in infra/checkov.yaml.
 
 checkov is not in requirements-dev.txt (its install outweighs the rest of the toolchain), so
 this test runs when a checkov executable is found: ``CHECKOV=/path/to/checkov`` or on PATH.
-Install it apart: ``python -m venv /tmp/checkov && /tmp/checkov/bin/pip install checkov``.
+Install it apart: ``python -m venv .checkov && .checkov/bin/pip install checkov``.
 """
 
 from __future__ import annotations
