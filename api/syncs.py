@@ -7,6 +7,7 @@ import azure.functions as func
 
 from api import params
 from api.http import http_boundary, json_response
+from shared import telemetry
 from shared.store.runs import RunRecord
 from shared.sync import control
 from shared.wiring import wiring
@@ -48,6 +49,7 @@ def _summary(record: RunRecord) -> dict[str, object]:
 
 @bp.route(route=_BASE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@telemetry.traced_start
 @http_boundary
 async def start_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient

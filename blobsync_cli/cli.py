@@ -672,7 +672,7 @@ def health(session: Session) -> None:
         return
     session.out.print(
         f"{escape(session.client.base_url)}: [bold]{result.get('status')}[/bold] "
-        f"(version {result.get('version')}, metadata store {result.get('metadataStore')})"
+        f"(metadata store {result.get('metadataStore')}, task hub {result.get('taskHub')})"
     )
 
 

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -206,15 +206,28 @@ class LocalSettings:
 # --------------------------------------------------------------------------- storage connection
 @dataclass(frozen=True)
 class StorageConnection:
-    """An account's table and blob endpoints and shared key, from a connection string."""
+    """An account's table and blob endpoints and how to sign in: the shared key of a connection
+    string, or (``account_key`` empty) a managed identity, from the identity-based setting forms
+    ``AzureWebJobsStorage__accountName`` / ``__tableServiceUri`` / ``__blobServiceUri`` with
+    ``__credential`` and ``__clientId``, as the Functions host reads them."""
 
     account_name: str
-    account_key: str
+    account_key: str = field(repr=False)
     table_endpoint: str
     blob_endpoint: str
+    #: Identity-based: ``managedidentity`` or empty (the developer's login or any identity
+    #: ``DefaultAzureCredential`` finds), and the user-assigned identity's client id.
+    credential: str = ""
+    client_id: str = ""
+
+    @property
+    def uses_identity(self) -> bool:
+        return not self.account_key
 
     @property
     def connection_string(self) -> str:
+        if self.uses_identity:
+            raise ConfigError("an identity-based storage connection has no connection string")
         return (
             f"DefaultEndpointsProtocol=http;AccountName={self.account_name};"
             f"AccountKey={self.account_key};TableEndpoint={self.table_endpoint};"
@@ -259,9 +272,58 @@ class StorageConnection:
         )
 
     @classmethod
+    def from_identity_settings(cls, environ: Mapping[str, str]) -> StorageConnection | None:
+        """The ``AzureWebJobsStorage__*`` forms; None when none of them is set."""
+        prefix = f"{STORAGE_SETTING}__"
+        values = {
+            key[len(prefix) :].lower(): value.strip()
+            for key, value in environ.items()
+            if key.startswith(prefix) and value.strip()
+        }
+        if not values:
+            return None
+        account = values.get("accountname", "")
+        table = values.get("tableserviceuri", "").rstrip("/")
+        blob = values.get("blobserviceuri", "").rstrip("/")
+        if account and not re.fullmatch(r"[a-z0-9]{3,24}", account):
+            raise ConfigError(f"{prefix}accountName must be a storage account name")
+        if not account and not table:
+            raise ConfigError(
+                f"{prefix}accountName (or {prefix}tableServiceUri and {prefix}blobServiceUri) "
+                "is required for an identity-based storage connection"
+            )
+        suffix = values.get("endpointsuffix", "core.windows.net")
+        table = table or f"https://{account}.table.{suffix}"
+        if not blob and ".table." in table:
+            blob = table.replace(".table.", ".blob.")
+        if not blob:
+            raise ConfigError(f"{prefix}blobServiceUri is required with {prefix}tableServiceUri")
+        for name, uri in (("tableServiceUri", table), ("blobServiceUri", blob)):
+            if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", uri):
+                raise ConfigError(f"{prefix}{name} must be an https URI (bearer tokens need TLS)")
+        credential = values.get("credential", "").lower()
+        if credential not in ("", "managedidentity"):
+            raise ConfigError(f"{prefix}credential must be 'managedidentity' or empty")
+        if not account:
+            # https://{account}.table.{suffix}, or an emulator's https://host:port/{account}
+            host, _, path = table.removeprefix("https://").partition("/")
+            account = path.split("/", 1)[0] if path else host.split(".", 1)[0]
+        return cls(
+            account_name=account,
+            account_key="",
+            table_endpoint=table,
+            blob_endpoint=blob,
+            credential=credential,
+            client_id=values.get("clientid", ""),
+        )
+
+    @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> StorageConnection:
         text = environ.get(STORAGE_SETTING)
         if not text:
+            identity = cls.from_identity_settings(environ)
+            if identity is not None:
+                return identity
             raise ConfigError(
                 f"{STORAGE_SETTING} is not set: set it in local.settings.json Values or the "
                 "environment (UseDevelopmentStorage=true for Azurite's default ports)"

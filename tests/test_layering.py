@@ -95,18 +95,33 @@ DEPLOYED = ("function_app.py", "shared", "api", "activities", "orchestrators")
 
 
 def _owners() -> dict[str, str]:
-    """Importable package ("azure.storage", "av") → the distribution that installs it."""
+    """Importable package ("azure.storage.blob", "av") → the distribution that installs it: the
+    one shipping the package's ``__init__.py`` (namespaces such as ``azure``, ``azure.monitor``
+    and ``opentelemetry`` are shared by many distributions and owned by none)."""
     from importlib.metadata import distributions
 
     owners: dict[str, str] = {}
     for dist in distributions():
         for file in dist.files or ():
             parts = file.parts
-            if len(parts) > 1 and parts[0] == "azure":  # a namespace shared by many
-                owners.setdefault(f"azure.{parts[1]}", dist.metadata["Name"].lower())
-            elif parts and not parts[0].endswith((".dist-info", ".data")):
+            if not parts or parts[0].endswith((".dist-info", ".data")):
+                continue
+            if parts[-1] == "__init__.py" and len(parts) > 1:
+                owners.setdefault(".".join(parts[:-1]), dist.metadata["Name"].lower())
+            elif len(parts) == 1 and parts[0].endswith(".py"):
                 owners.setdefault(parts[0].removesuffix(".py"), dist.metadata["Name"].lower())
     return owners
+
+
+def _owner(module: str, owners: dict[str, str]) -> str | None:
+    """The distribution of ``module``'s innermost owned package; None for a bare namespace."""
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in owners:
+            return owners[".".join(parts[:end])]
+    if any(key.startswith(module + ".") for key in owners):
+        return None
+    return parts[0]
 
 
 def _deployed_third_party_distributions() -> set[str]:
@@ -123,8 +138,9 @@ def _deployed_third_party_distributions() -> set[str]:
                 continue
             if parts[0] in ("__future__", "_typeshed"):
                 continue
-            key = ".".join(parts[:2]) if parts[0] == "azure" else parts[0]
-            found.add(owners.get(key, key))
+            owner = _owner(module, owners)
+            if owner is not None:
+                found.add(owner)
     return found
 
 

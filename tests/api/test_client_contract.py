@@ -32,7 +32,8 @@ def test_an_answer_outside_the_contract_fails() -> None:
 
 
 def test_the_in_process_client_answers_from_the_app(client: ApiClient) -> None:
-    response = client.get("/api/health")
+    # (an anonymous route without a durable client: /api/health needs the host's binding)
+    response = client.get("/api/openapi.json")
     assert response.status == 200
-    assert response.json["status"] in ("ok", "degraded")
+    assert response.json["openapi"].startswith("3.1")
     assert response.header("Content-Type") is not None
