@@ -148,7 +148,12 @@ def test_valid_requests_get_documented_answers(
         strategy = st.one_of(
             strategy, operation.as_strategy(GenerationMode.POSITIVE, path_parameters=known)
         )
-    _run(client, strategy, CHECKS)
+    checks = CHECKS
+    if label == "GET /health":
+        # In process no task hub answers, so health is the documented degraded 503
+        # (status_code_conformance still holds it to the contract).
+        checks = [c for c in CHECKS if c is not not_a_server_error]
+    _run(client, strategy, checks)
 
 
 @pytest.mark.parametrize(
