@@ -7,7 +7,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared import names
+from shared import names, telemetry
 from shared.sync import steps
 from shared.sync.model import Counters, RunStatus, empty_counters
 from shared.wiring import wiring
@@ -36,5 +36,6 @@ async def _finish(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload", activity=names.FINISH_RUN_ACTIVITY)
+@telemetry.traced_activity("sync.finish_run")
 def sync_finish_run(payload: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(_finish(payload))

@@ -8,7 +8,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared import names
+from shared import names, telemetry
 from shared.errors import DomainError
 from shared.store import month_of
 from shared.sync import steps
@@ -51,6 +51,7 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
 
 
 @bp.activity_trigger(input_name="payload", activity=names.INSPECT_BATCH_ACTIVITY)
+@telemetry.traced_activity("sync.inspect_batch")
 def sync_inspect_batch(payload: dict[str, Any]) -> BatchResult:
     try:
         return asyncio.run(_inspect(payload))

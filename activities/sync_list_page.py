@@ -7,7 +7,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared import names
+from shared import names, telemetry
 from shared.errors import DomainError
 from shared.sync import steps
 from shared.sync.failures import step_error
@@ -53,6 +53,7 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
 
 
 @bp.activity_trigger(input_name="payload", activity=names.LIST_PAGE_ACTIVITY)
+@telemetry.traced_activity("sync.list_page")
 def sync_list_page(payload: dict[str, Any]) -> ListedPage:
     # A sync function runs on the worker's thread pool; its own loop drives the aio clients.
     try:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.core.exceptions import AzureError
 
-from api import deps
+from api import params
 from api.http import http_boundary, json_response
-from shared.errors import FieldError, NotFoundError, ValidationError
+from shared.customer_storage import classify_error
+from shared.errors import FieldError, NotFoundError, UpstreamError, ValidationError
 from shared.reasons import Reason
 from shared.store.assets import AssetStatus, get_asset, query_assets
 from shared.sync.links import read_url
@@ -18,50 +20,48 @@ from shared.wiring import wiring
 bp = df.Blueprint()
 
 _BASE = "orgs/{org}/connections/{connection}/assets"
-_STATUSES = {s.value for s in AssetStatus}
-_REASONS = {r.value for r in Reason}
-
-
-def _page_size(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return 100
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise ValidationError([FieldError("pageSize", "out_of_range", "an integer from 1 to 1000")])
-    return int(raw)
+_STATUSES = frozenset(s.value for s in AssetStatus)
+_REASONS = frozenset(r.value for r in Reason)
 
 
 @bp.route(route=_BASE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
 def list_assets(req: func.HttpRequest) -> func.HttpResponse:
-    org, connection_id = deps.route_ids(req)
-    connection = wiring().connections.get(org, connection_id)
-    status = req.params.get("status") or None
-    reason = req.params.get("reason") or None
-    errors = []
-    if status is not None and status not in _STATUSES:
-        errors.append(
-            FieldError("status", "invalid_value", "one of " + ", ".join(sorted(_STATUSES)))
-        )
-    if reason is not None and reason not in _REASONS:
-        errors.append(
-            FieldError("reason", "invalid_value", "one of " + ", ".join(sorted(_REASONS)))
-        )
-    size = req.params.get("pageSize")
+    org, connection_id = params.route_ids(req)
+    errors: list[FieldError] = []
+    status = reason = token = None
+    size = params.DEFAULT_PAGE_SIZE
+    try:
+        status = params.choice(req, "status", _STATUSES)
+    except ValidationError as err:
+        errors += err.errors
+    try:
+        reason = params.choice(req, "reason", _REASONS)
+    except ValidationError as err:
+        errors += err.errors
+    try:
+        size = params.page_size(req)
+    except ValidationError as err:
+        errors += err.errors
+    try:
+        token = params.continuation_token(req)
+    except ValidationError as err:
+        errors += err.errors
     if errors:
         raise ValidationError(errors)
+    wiring().orgs.require(org)
+    connection = wiring().connections.get(org, connection_id)
     try:
         page = query_assets(
             wiring().assets,
             connection.connection_id,
             status=status,
             reason=reason,
-            page_size=_page_size(size),
-            continuation_token=req.params.get("continuationToken") or None,
+            page_size=size,
+            continuation_token=token,
         )
-    except ValueError as exc:
-        raise ValidationError(
-            [FieldError("continuationToken", "invalid_value", str(exc))]
-        ) from None
+    except (ValueError, RecursionError):  # the token decodes to something no page gave out
+        raise params.invalid_token() from None
     return json_response(
         {"items": [asset_view(r) for r in page.items], "continuationToken": page.continuation_token}
     )
@@ -70,19 +70,34 @@ def list_assets(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route=_BASE + "/{asset}/url", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
 def get_asset_url(req: func.HttpRequest) -> func.HttpResponse:
-    org, connection_id = deps.route_ids(req)
+    org, connection_id = params.route_ids(req)
+    name = asset_name(str(req.route_params.get("asset") or ""))
+    wiring().orgs.require(org)
     connection = wiring().connections.get(org, connection_id)
-    name = asset_name(req.route_params.get("asset", ""))
     row = get_asset(wiring().assets, connection.connection_id, name)
     if row is None or row.get("status") == AssetStatus.REMOVED.value:
         raise NotFoundError("no such asset in this connection", code="asset_not_found")
-    url, expires = read_url(
-        storage=wiring().storage,
-        settings=wiring().settings,
-        account=connection.account,
-        container=connection.container,
-        name=name,
-    )
+    storage = wiring().storage
+    try:
+        url, expires = read_url(
+            storage=storage,
+            settings=wiring().settings,
+            account=connection.account,
+            container=connection.container,
+            name=name,
+        )
+    except (AzureError, LookupError) as exc:  # the customer's account would not sign a URL
+        failure = (
+            classify_error(exc, emulator=storage.emulator) if isinstance(exc, AzureError) else None
+        )
+        retryable = failure is not None and failure.retryable
+        raise UpstreamError(
+            "the storage account could not sign a read URL; "
+            + ("try again shortly" if retryable else "run the connection test"),
+            code="storage_unavailable" if retryable else "customer_storage_error",
+            retry_after=30 if retryable else None,
+            extra={"fault": failure.fault.value if failure else "other"},
+        ) from None
     return json_response(
         {"url": url, "expiresAt": expires.isoformat()}, headers={"Cache-Control": "no-store"}
     )

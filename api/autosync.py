@@ -12,7 +12,7 @@ import secrets
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
+from api import params
 from api.http import http_boundary, json_response, read_json
 from shared.autosync import scheduling, webhooks
 from shared.autosync.schedule import parse_schedule
@@ -27,7 +27,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _connection(req: func.HttpRequest) -> tuple[str, str]:
-    org, connection = deps.route_ids(req)
+    org, connection = params.route_ids(req)
     wiring().orgs.require(org)
     wiring().connections.get(org, connection)
     return org, connection
@@ -74,7 +74,7 @@ def autosync_events_enable(req: func.HttpRequest) -> func.HttpResponse:
     row = wiring().connections.get(org, connection)
     key = "evk_" + secrets.token_urlsafe(32)
     wiring().autosync.set_event_key(org, connection, key)
-    endpoint = f"{deps.api_base(req)}/events/{org}/{connection}"
+    endpoint = f"{params.api_base(req)}/events/{org}/{connection}"
     setup = events_setup(
         account=row.account,
         container=row.container,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
+from api import params
 from api.http import http_boundary, json_response, read_json
 from shared import connections as manager
 from shared.wiring import wiring
@@ -21,7 +22,7 @@ _ITEM = "orgs/{org}/connections/{connection}"
 @http_boundary
 def connections_create(req: func.HttpRequest) -> func.HttpResponse:
     created = manager.create_connection(
-        req.route_params["org"],
+        params.org_id(req),
         read_json(req),
         orgs=wiring().orgs,
         connections=wiring().connections,
@@ -35,8 +36,8 @@ def connections_create(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_list(req: func.HttpRequest) -> func.HttpResponse:
     listing = manager.list_connections(
-        req.route_params["org"],
-        dataset=req.params.get("dataset"),
+        params.org_id(req),
+        dataset=req.params.get("dataset") or None,  # ``?dataset=`` is no filter
         orgs=wiring().orgs,
         connections=wiring().connections,
     )
@@ -47,8 +48,7 @@ def connections_list(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_get(req: func.HttpRequest) -> func.HttpResponse:
     view = manager.get_connection(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=wiring().orgs,
         connections=wiring().connections,
     )
@@ -59,8 +59,7 @@ def connections_get(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_update(req: func.HttpRequest) -> func.HttpResponse:
     view = manager.update_connection(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         read_json(req),
         orgs=wiring().orgs,
         connections=wiring().connections,
@@ -72,8 +71,7 @@ def connections_update(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_delete(req: func.HttpRequest) -> func.HttpResponse:
     manager.delete_connection(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=wiring().orgs,
         connections=wiring().connections,
         assets=wiring().assets,
@@ -86,8 +84,7 @@ def connections_delete(req: func.HttpRequest) -> func.HttpResponse:
 @http_boundary
 def connections_setup(req: func.HttpRequest) -> func.HttpResponse:
     setup = manager.setup_instructions(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=wiring().orgs,
         connections=wiring().connections,
         settings=wiring().settings,

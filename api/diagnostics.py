@@ -7,6 +7,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
+from api import params
 from api.http import http_boundary, json_response
 from shared.diagnostics import run_connection_test
 from shared.wiring import wiring
@@ -22,8 +23,7 @@ bp = df.Blueprint()
 @http_boundary
 def connections_test(req: func.HttpRequest) -> func.HttpResponse:
     report = run_connection_test(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=wiring().orgs,
         connections=wiring().connections,
         storage=wiring().storage,

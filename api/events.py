@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
+from api import params
 from api.http import http_boundary, json_response
 from shared.autosync.events import (
     KEY_HEADER,
@@ -38,7 +38,7 @@ bp = df.Blueprint()
 )
 @http_boundary
 async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
-    org, connection_id = deps.route_ids(req)
+    org, connection_id = params.route_ids(req)
     rt = wiring()
     config = rt.autosync.get(org, connection_id)
     if req.method == "OPTIONS":  # the CloudEvents webhook validation handshake

@@ -5,6 +5,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
+from api import params
 from api.http import http_boundary, json_response, read_json
 from shared.store.orgs import organization_view, put_organization
 from shared.store.usage import usage_report
@@ -19,7 +20,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 @http_boundary
 def orgs_put(req: func.HttpRequest) -> func.HttpResponse:
     org, created = put_organization(
-        req.route_params["org"],
+        params.org_id(req),
         read_json(req),
         orgs=wiring().orgs,
         default_quota=wiring().settings.default_monthly_quota,
@@ -33,5 +34,5 @@ def orgs_put(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="orgs/{org}/usage", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
 def orgs_usage(req: func.HttpRequest) -> func.HttpResponse:
-    report = usage_report(req.route_params["org"], orgs=wiring().orgs, usage=wiring().usage)
+    report = usage_report(params.org_id(req), orgs=wiring().orgs, usage=wiring().usage)
     return json_response(report, headers=_NO_STORE)

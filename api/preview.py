@@ -6,6 +6,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
+from api import params
 from api.http import http_boundary, json_response
 from shared.preview import preview_connection
 from shared.wiring import wiring
@@ -21,8 +22,7 @@ bp = df.Blueprint()
 @http_boundary
 def connections_preview(req: func.HttpRequest) -> func.HttpResponse:
     report = preview_connection(
-        req.route_params["org"],
-        req.route_params["connection"],
+        *params.route_ids(req),
         orgs=wiring().orgs,
         connections=wiring().connections,
         usage=wiring().usage,

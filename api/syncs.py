@@ -5,8 +5,9 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api import deps
+from api import params
 from api.http import http_boundary, json_response
+from shared import telemetry
 from shared.autosync import after_run
 from shared.store.runs import RunRecord
 from shared.sync import control
@@ -18,7 +19,7 @@ _BASE = "orgs/{org}/connections/{connection}/syncs"
 
 
 def _links(req: func.HttpRequest, org: str, connection: str, run: str) -> dict[str, str]:
-    base = deps.api_base(req)
+    base = params.api_base(req)
     status = f"{base}/orgs/{org}/connections/{connection}/syncs/{run}"
     return {"statusUrl": status, "cancelUrl": f"{status}/cancel"}
 
@@ -49,11 +50,12 @@ def _summary(record: RunRecord) -> dict[str, object]:
 
 @bp.route(route=_BASE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
+@telemetry.traced_start
 @http_boundary
 async def start_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = deps.route_ids(req)
+    org, connection = params.route_ids(req)
     settings = wiring().settings
     record = await control.start_sync(
         org=org,
@@ -74,7 +76,8 @@ async def start_sync(
 @bp.route(route=_BASE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
 def list_syncs(req: func.HttpRequest) -> func.HttpResponse:
-    org, connection = deps.route_ids(req)
+    org, connection = params.route_ids(req)
+    wiring().orgs.require(org)
     wiring().connections.get(org, connection)
     runs = wiring().runs.list(connection)
     return json_response({"items": [_summary(r) for r in runs]})
@@ -86,8 +89,9 @@ def list_syncs(req: func.HttpRequest) -> func.HttpResponse:
 async def get_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = deps.route_ids(req)
-    run = deps.run_id(req)
+    org, connection = params.route_ids(req)
+    run = params.run_id(req)
+    wiring().orgs.require(org)
     row = wiring().connections.get(org, connection)
     record = wiring().runs.get(connection, run)
     view = await control.progress_view(connection=row, record=record, client=client)
@@ -101,8 +105,9 @@ async def get_sync(
 async def cancel_sync(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = deps.route_ids(req)
-    run = deps.run_id(req)
+    org, connection = params.route_ids(req)
+    run = params.run_id(req)
+    wiring().orgs.require(org)
     wiring().connections.get(org, connection)
     record = await control.cancel_sync(
         org=org,

@@ -23,7 +23,7 @@ import mediagen
 from bench import baselines
 from bench.corpus import blob_plan, build_pool
 from blobsync_cli.client import TERMINAL_STATUSES, BlobSyncClient
-from devhost.azurite import DEV_ACCOUNT, PROJECT_ROOT, Azurite
+from devhost.azurite import DEV_ACCOUNT, PROJECT_ROOT, Azurite, emulator_app_settings
 from devhost.testing import DevHostProcess
 
 CUSTOMER = "benchcustomer"
@@ -128,17 +128,14 @@ def run(
             flush=True,
         )
 
-        env = {
-            "FUNCTIONS_WORKER_RUNTIME": "python",
-            "AzureWebJobsStorage": platform.connection_string,
-            "METADATA_STORAGE_CONNECTION": platform.connection_string,
-            "CUSTOMER_STORAGE_MODE": "emulator",
-            "EMULATOR_BLOB_ENDPOINT": f"http://127.0.0.1:{azurite.blob_port}",
-            "EMULATOR_ACCOUNTS": f"{CUSTOMER}:{customer.key}",
+        env = emulator_app_settings(
+            platform,
+            [customer],
+            blob_endpoint=f"http://127.0.0.1:{azurite.blob_port}",
             # As the app setting recommends for Azure (README): fewer glibc arenas keep a
             # multi-threaded worker's memory from fragmenting as runs get longer.
-            "MALLOC_ARENA_MAX": "2",
-        }
+            MALLOC_ARENA_MAX="2",
+        )
         host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace / "devhost")
         host.start()
         sampler = RssSampler(host.pid)

@@ -7,8 +7,10 @@ Layout:
 * :mod:`blobsync_cli.render` - rich tables for each resource; :mod:`blobsync_cli.follow` - the
   live progress bar (plain lines without a terminal).
 * :mod:`blobsync_cli.cli` - the click commands (``blobsync --help``).
-* :mod:`blobsync_cli.demo` - the one-command demo: Azurite, the dev host, a generated container
-  and the wizard walked with these commands (``python -m blobsync_cli.demo --help``).
+
+Its own distribution (``pip install .`` from a checkout; dependencies click, rich and httpx): it
+imports nothing from the service (``tests/test_layering.py`` holds it to that). The one-command
+demo, which needs the dev host and the media generators, is dev tooling: ``devtools/demo.py``.
 """
 
 from __future__ import annotations

@@ -679,7 +679,20 @@ def skipped(
 @session_command
 def url(session: Session, org_id: str, connection: str, name: str) -> None:
     """Print a short-lived read-only URL for one blob (it carries a SAS: treat it as a secret)."""
-    result = session.client.get_asset_url(org_id, connection, name)
+    asset = session.client.find_asset(org_id, connection, name)
+    if asset is None:
+        raise ApiError.from_status(
+            404,
+            {
+                "title": "Not found",
+                "status": 404,
+                "detail": f"no blob named {name!r} in this connection's asset list",
+                "code": "asset_not_found",
+            },
+            method="GET",
+            path=f"/api/orgs/{org_id}/connections/{connection}/assets",
+        )
+    result = session.client.get_asset_url(org_id, connection, str(asset["id"]))
     if session.json:
         session.emit_json(result)
         return
@@ -697,7 +710,7 @@ def health(session: Session) -> None:
         return
     session.out.print(
         f"{escape(session.client.base_url)}: [bold]{result.get('status')}[/bold] "
-        f"(version {result.get('version')}, metadata store {result.get('metadataStore')})"
+        f"(metadata store {result.get('metadataStore')}, task hub {result.get('taskHub')})"
     )
 
 

@@ -4,13 +4,21 @@ Errors come back as exceptions from :mod:`blobsync_cli.errors` (a 4xx problem is
 :class:`~blobsync_cli.errors.ClientError` carrying the RFC 9457 body). No presentation here.
 
 Keys travel in the ``x-functions-key`` header only (never in the URL, so they cannot leak into
-an error message or a log line). ``transport=`` is the test seam (``httpx.MockTransport``).
+an error message or a log line).
+
+Ids are the API's own: connection and run ids come back from the calls that create them, and an
+asset's id from the asset list (:meth:`BlobSyncClient.find_asset`); the client never derives one.
+It imports nothing from the service, so it installs on its own (``pip install .``).
+
+Test seams: ``transport=`` (any httpx transport, e.g. one that calls the app in process) and
+``event_hooks=`` (e.g. a check of every response against the OpenAPI contract);
+:meth:`BlobSyncClient.request` sends one request and hands back whatever the service answered.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +27,6 @@ import httpx
 
 from blobsync_cli import __version__
 from blobsync_cli.errors import ApiError, ServiceUnreachable
-from shared.sync.views import asset_id  # the service's own id rule, not a copy
 
 __all__ = ["DEFAULT_BASE_URL", "TERMINAL_STATUSES", "BlobSyncClient"]
 
@@ -54,6 +61,7 @@ class BlobSyncClient:
         admin_key: str | None = None,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
         self._function_key = function_key or None
@@ -64,6 +72,7 @@ class BlobSyncClient:
             transport=transport,
             headers={"User-Agent": f"blobsync-cli/{__version__}", "Accept": "application/json"},
             follow_redirects=False,
+            event_hooks=dict(event_hooks or {}),
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -79,6 +88,37 @@ class BlobSyncClient:
         self.close()
 
     # -- transport ---------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        admin: bool = False,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request and return the answer whatever its status (the low-level call the
+        route methods build on; tests use it for requests the API must refuse).
+
+        ``url`` is relative to ``{base_url}/api`` (``"/orgs/acme"``) or absolute. The function
+        key (the admin key with ``admin=True``) goes in ``x-functions-key``. No answer at all
+        raises :class:`~blobsync_cli.errors.ServiceUnreachable`.
+        """
+        sent = dict(headers or {})
+        key = (self._admin_key or self._function_key) if admin else self._function_key
+        if key:
+            sent[KEY_HEADER] = key
+        try:
+            return self._http.request(
+                method, url, params=params or None, json=json, content=content, headers=sent
+            )
+        except httpx.TimeoutException:
+            raise ServiceUnreachable(self.base_url, "the request timed out") from None
+        except httpx.TransportError as exc:
+            raise ServiceUnreachable(self.base_url, _transport_reason(exc)) from None
+
     def _request(
         self,
         method: str,
@@ -88,22 +128,14 @@ class BlobSyncClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
     ) -> httpx.Response:
-        headers = {}
-        key = (self._admin_key or self._function_key) if admin else self._function_key
-        if key:
-            headers[KEY_HEADER] = key
-        try:
-            response = self._http.request(
-                method,
-                path,
-                params={k: v for k, v in (params or {}).items() if v not in (None, "")},
-                json=body,
-                headers=headers,
-            )
-        except httpx.TimeoutException:
-            raise ServiceUnreachable(self.base_url, "the request timed out") from None
-        except httpx.TransportError as exc:
-            raise ServiceUnreachable(self.base_url, _transport_reason(exc)) from None
+        """:meth:`request`, with an error status raised as :class:`ApiError`."""
+        response = self.request(
+            method,
+            path,
+            admin=admin,
+            params={k: v for k, v in (params or {}).items() if v not in (None, "")},
+            json=body,
+        )
         if response.is_redirect:
             target = response.headers.get("Location", "").split("?", 1)[0]
             raise ApiError.from_status(
@@ -282,9 +314,20 @@ class BlobSyncClient:
             if not token:
                 return
 
-    def get_asset_url(self, org: str, connection: str, name: str) -> dict[str, Any]:
-        """A short-lived read URL for one blob (it carries a SAS: show it only when asked)."""
-        return self._json("GET", self._conn(org, connection) + f"/assets/{asset_id(name)}/url")
+    def find_asset(self, org: str, connection: str, name: str) -> dict[str, Any] | None:
+        """The asset list's entry for the blob ``name`` (its ``id`` is the asset id), or None.
+
+        The API has no lookup by name, so this walks the list page by page until it finds it.
+        """
+        for item in self.iter_assets(org, connection, page_size=1000):
+            if item.get("name") == name:
+                return item
+        return None
+
+    def get_asset_url(self, org: str, connection: str, asset: str) -> dict[str, Any]:
+        """A short-lived read URL for one blob, by its asset id (``id`` in the asset list; it
+        carries a SAS: show it only when asked)."""
+        return self._json("GET", self._conn(org, connection) + f"/assets/{_seg(asset)}/url")
 
 
 def _problem_body(response: httpx.Response) -> dict[str, Any] | None:

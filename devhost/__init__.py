@@ -16,7 +16,9 @@ Modules
 ``host``          composition and lifecycle of one running host
 ``config``        host.json, local.settings.json, the storage connection string
 ``loader``        importing the app, indexing ``get_functions()`` strictly
-``invoke``        calling functions as the worker does (arguments, context, threads, payloads)
+``invoke``        calling functions as the worker does (arguments, context, payloads)
+``worker``        the worker's event loop, shared sync thread pool and ``functionTimeout``
+``worker_process`` ``FUNCTIONS_WORKER_PROCESS_COUNT`` worker processes, round robin, restarts
 ``routing``       HTTP route templates and constraints
 ``keys``          function/admin/system keys for ``--require-keys``
 ``http_server``   the public listener (HTTP triggers, ``/admin``) and the internal RPC listener

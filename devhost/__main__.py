@@ -1,4 +1,6 @@
-"""``python -m devhost [APP_DIR] [--port N] [--require-keys]``: run a function app locally.
+"""``python -m devhost [APP_DIR] [--port N] [--require-keys] [--http-response-limit S]``.
+
+Run a function app locally.
 
 Settings: ``local.settings.json`` ``Values`` are copied into the environment unless a variable of
 the same name is already set (the environment wins, as with Core Tools). Task-hub storage is the
@@ -20,6 +22,7 @@ from azure.core.exceptions import AzureError
 
 from devhost.config import ConfigError
 from devhost.host import DevHost, HostOptions
+from devhost.http_server import HTTP_RESPONSE_LIMIT_SECONDS
 from devhost.loader import FunctionLoadError
 from devhost.logs import configure_logging
 
@@ -51,7 +54,17 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
         default=None,
         help="where keys.json lives (default: <app_dir>/.devhost)",
     )
+    parser.add_argument(
+        "--http-response-limit",
+        type=float,
+        default=HTTP_RESPONSE_LIMIT_SECONDS,
+        metavar="SECONDS",
+        help="answer an HTTP request that has no response after this long with the Azure front "
+        "end's 500 'request timed out' (default 230, as in Azure)",
+    )
     args = parser.parse_args(argv)
+    if args.http_response_limit <= 0:
+        parser.error("--http-response-limit must be positive")
     app_dir = Path(args.app_dir).resolve()
     return HostOptions(
         app_dir=app_dir,
@@ -59,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> HostOptions:
         bind=args.bind,
         require_keys=args.require_keys,
         workspace=args.workspace.resolve() if args.workspace else None,
+        http_response_limit_s=args.http_response_limit,
     )
 
 

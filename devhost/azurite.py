@@ -16,6 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -192,3 +193,26 @@ class Azurite:
             table_endpoint=f"{base}:{self.table_port}/{name}",
             queue_endpoint=f"{base}:{self.queue_port}/{name}",
         )
+
+
+def emulator_app_settings(
+    platform: EmulatorAccount,
+    customers: Sequence[EmulatorAccount],
+    *,
+    blob_endpoint: str,
+    metadata_connection: str | None = None,
+    **overrides: str,
+) -> dict[str, str]:
+    """The app settings of the function app running on Azurite in emulator mode: ``platform``
+    holds the task hub and the metadata store (``metadata_connection`` may route it through a
+    proxy), ``customers`` are served at ``blob_endpoint``; ``overrides`` add or replace settings
+    (e.g. ``SYNC_PAGE_SIZE="100"``)."""
+    return {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": platform.connection_string,
+        "METADATA_STORAGE_CONNECTION": metadata_connection or platform.connection_string,
+        "CUSTOMER_STORAGE_MODE": "emulator",
+        "EMULATOR_BLOB_ENDPOINT": blob_endpoint.rstrip("/"),
+        "EMULATOR_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in customers),
+        **overrides,
+    }

@@ -8,17 +8,27 @@ then the only source the app and the host read.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devhost.azurite import DEV_ACCOUNT, DEV_KEY
 
+logger = logging.getLogger("devhost")
+
 DEFAULT_HUB = "TestHubName"
+#: The task hub when host.json names it by an app setting (``%TASK_HUB_NAME%``) that is not set.
+#: The real host would keep the literal ``%...%`` and refuse it as a hub name; the dev host falls
+#: back to this name (the app's historical hub) so a fresh checkout runs without the setting.
+UNSET_HUB_SETTING_FALLBACK = "BlobSyncHub"
+#: host.json ``functionTimeout`` when absent (the host's default outside the Consumption plan).
+DEFAULT_FUNCTION_TIMEOUT = dt.timedelta(minutes=30)
 DEFAULT_ROUTE_PREFIX = "api"
 STORAGE_SETTING = "AzureWebJobsStorage"
 
@@ -40,6 +50,8 @@ class HostConfig:
     max_concurrent_activities: int = 10
     max_concurrent_orchestrations: int = 10
     max_orchestration_actions: int = 100_000
+    #: host.json ``functionTimeout``; ``None`` = unlimited (``"-1"``).
+    function_timeout: dt.timedelta | None = DEFAULT_FUNCTION_TIMEOUT
 
     @classmethod
     def load(cls, app_dir: Path, environ: Mapping[str, str] | None = None) -> HostConfig:
@@ -64,7 +76,7 @@ class HostConfig:
         prefix = http.get("routePrefix", DEFAULT_ROUTE_PREFIX)
         if not isinstance(prefix, str):
             raise ConfigError("extensions.http.routePrefix must be a string")
-        hub = _resolve_setting_reference(str(durable.get("hubName") or DEFAULT_HUB), environ)
+        hub = _resolve_hub_name(str(durable.get("hubName") or DEFAULT_HUB), environ)
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", hub):
             raise ConfigError(
                 f"task hub name {hub!r} is invalid: 3-45 letters and digits, starting with a letter"
@@ -80,6 +92,7 @@ class HostConfig:
                 durable, "maxConcurrentOrchestratorFunctions", default_concurrency
             ),
             max_orchestration_actions=_positive_int(durable, "maxOrchestrationActions", 100_000),
+            function_timeout=parse_function_timeout(data.get("functionTimeout")),
         )
 
 
@@ -97,15 +110,53 @@ def _positive_int(section: Mapping[str, Any], key: str, default: int) -> int:
     return value
 
 
-def _resolve_setting_reference(value: str, environ: Mapping[str, str]) -> str:
-    """``%Name%`` means "the app setting Name", as the extension resolves it."""
+def _resolve_hub_name(value: str, environ: Mapping[str, str]) -> str:
+    """``%Name%`` means "the app setting Name", as the extension resolves it.
+
+    Unset (or empty): the dev host uses :data:`UNSET_HUB_SETTING_FALLBACK` and says so; in Azure
+    the extension keeps ``%Name%`` and the host refuses it, so the setting must be set there.
+    """
     match = re.fullmatch(r"%([^%]+)%", value)
     if not match:
         return value
-    try:
-        return environ[match.group(1)]
-    except KeyError:
-        raise ConfigError(f"host.json refers to app setting {value} which is not set") from None
+    resolved = environ.get(match.group(1), "").strip()
+    if resolved:
+        return resolved
+    logger.warning(
+        "host.json names the task hub by app setting %s, which is not set: the dev host uses "
+        "task hub %s (in Azure the host refuses to start; set %s there)",
+        match.group(1),
+        UNSET_HUB_SETTING_FALLBACK,
+        match.group(1),
+    )
+    return UNSET_HUB_SETTING_FALLBACK
+
+
+_TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,7}))?")
+
+
+def parse_function_timeout(value: Any) -> dt.timedelta | None:
+    """host.json ``functionTimeout``: a TimeSpan (``[d.]hh:mm:ss[.f]``) or ``"-1"`` (unlimited)."""
+    if value is None:
+        return DEFAULT_FUNCTION_TIMEOUT
+    text = str(value).strip()
+    if text == "-1":
+        return None
+    match = _TIMESPAN.fullmatch(text)
+    if match is None:
+        raise ConfigError(f"host.json: functionTimeout {text!r} is not a TimeSpan (hh:mm:ss) or -1")
+    days, hours, minutes, seconds, fraction = match.groups()
+    if int(minutes) > 59 or int(seconds) > 59:
+        raise ConfigError(f"host.json: functionTimeout {text!r} is not a valid TimeSpan")
+    timeout = dt.timedelta(
+        days=int(days or 0),
+        hours=int(hours),
+        minutes=int(minutes),
+        seconds=int(seconds) + float(f"0.{fraction or 0}"),
+    )
+    if timeout <= dt.timedelta(0):
+        raise ConfigError("host.json: functionTimeout must be positive (or -1 for unlimited)")
+    return timeout
 
 
 # --------------------------------------------------------------------------- local.settings.json
@@ -155,15 +206,28 @@ class LocalSettings:
 # --------------------------------------------------------------------------- storage connection
 @dataclass(frozen=True)
 class StorageConnection:
-    """An account's table and blob endpoints and shared key, from a connection string."""
+    """An account's table and blob endpoints and how to sign in: the shared key of a connection
+    string, or (``account_key`` empty) a managed identity, from the identity-based setting forms
+    ``AzureWebJobsStorage__accountName`` / ``__tableServiceUri`` / ``__blobServiceUri`` with
+    ``__credential`` and ``__clientId``, as the Functions host reads them."""
 
     account_name: str
-    account_key: str
+    account_key: str = field(repr=False)
     table_endpoint: str
     blob_endpoint: str
+    #: Identity-based: ``managedidentity`` or empty (the developer's login or any identity
+    #: ``DefaultAzureCredential`` finds), and the user-assigned identity's client id.
+    credential: str = ""
+    client_id: str = ""
+
+    @property
+    def uses_identity(self) -> bool:
+        return not self.account_key
 
     @property
     def connection_string(self) -> str:
+        if self.uses_identity:
+            raise ConfigError("an identity-based storage connection has no connection string")
         return (
             f"DefaultEndpointsProtocol=http;AccountName={self.account_name};"
             f"AccountKey={self.account_key};TableEndpoint={self.table_endpoint};"
@@ -208,9 +272,58 @@ class StorageConnection:
         )
 
     @classmethod
+    def from_identity_settings(cls, environ: Mapping[str, str]) -> StorageConnection | None:
+        """The ``AzureWebJobsStorage__*`` forms; None when none of them is set."""
+        prefix = f"{STORAGE_SETTING}__"
+        values = {
+            key[len(prefix) :].lower(): value.strip()
+            for key, value in environ.items()
+            if key.startswith(prefix) and value.strip()
+        }
+        if not values:
+            return None
+        account = values.get("accountname", "")
+        table = values.get("tableserviceuri", "").rstrip("/")
+        blob = values.get("blobserviceuri", "").rstrip("/")
+        if account and not re.fullmatch(r"[a-z0-9]{3,24}", account):
+            raise ConfigError(f"{prefix}accountName must be a storage account name")
+        if not account and not table:
+            raise ConfigError(
+                f"{prefix}accountName (or {prefix}tableServiceUri and {prefix}blobServiceUri) "
+                "is required for an identity-based storage connection"
+            )
+        suffix = values.get("endpointsuffix", "core.windows.net")
+        table = table or f"https://{account}.table.{suffix}"
+        if not blob and ".table." in table:
+            blob = table.replace(".table.", ".blob.")
+        if not blob:
+            raise ConfigError(f"{prefix}blobServiceUri is required with {prefix}tableServiceUri")
+        for name, uri in (("tableServiceUri", table), ("blobServiceUri", blob)):
+            if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", uri):
+                raise ConfigError(f"{prefix}{name} must be an https URI (bearer tokens need TLS)")
+        credential = values.get("credential", "").lower()
+        if credential not in ("", "managedidentity"):
+            raise ConfigError(f"{prefix}credential must be 'managedidentity' or empty")
+        if not account:
+            # https://{account}.table.{suffix}, or an emulator's https://host:port/{account}
+            host, _, path = table.removeprefix("https://").partition("/")
+            account = path.split("/", 1)[0] if path else host.split(".", 1)[0]
+        return cls(
+            account_name=account,
+            account_key="",
+            table_endpoint=table,
+            blob_endpoint=blob,
+            credential=credential,
+            client_id=values.get("clientid", ""),
+        )
+
+    @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> StorageConnection:
         text = environ.get(STORAGE_SETTING)
         if not text:
+            identity = cls.from_identity_settings(environ)
+            if identity is not None:
+                return identity
             raise ConfigError(
                 f"{STORAGE_SETTING} is not set: set it in local.settings.json Values or the "
                 "environment (UseDevelopmentStorage=true for Azurite's default ports)"

@@ -34,10 +34,8 @@ import json
 import logging
 import os
 import time
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -48,7 +46,6 @@ from devhost.episode import (
     EpisodeOutcome,
     apply_orchestrator_state,
     build_context,
-    call_orchestrator,
     child_result_event,
     fail,
     instance_id_problem,
@@ -75,13 +72,18 @@ from devhost.history import (
 from devhost.invoke import (
     InvocationContext,
     call_function,
+    close_sdk_session,
     decode_activity_input,
+    describe_error,
     encode_activity_output,
+    error_details,
 )
 from devhost.loader import FunctionIndex, IndexedFunction
 from devhost.logs import log_invocation
 from devhost.shim import Decision, DecisionKind
 from devhost.store import InstanceQuery, InstanceRecord, StoredMessage, TaskHubStore
+from devhost.worker import FunctionRunner, FunctionTimeoutError, Worker, thread_count
+from devhost.worker_process import WorkerProcessExitError
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +211,7 @@ class Engine:
         config: HostConfig,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
+        worker: FunctionRunner | None = None,
     ) -> None:
         self.index = index
         self.store = store
@@ -218,17 +221,11 @@ class Engine:
         self._instances: dict[str, _Instance] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._orchestrator_slots = asyncio.Semaphore(config.max_concurrent_orchestrations)
-        self._orchestrator_pool = ThreadPoolExecutor(
-            max_workers=min(config.max_concurrent_orchestrations, 4),
-            thread_name_prefix="orchestrator",
-        )
-        sync_threads = config.max_concurrent_activities
-        env_threads = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "")
-        if env_threads.isdigit() and int(env_threads) > 0:
-            sync_threads = min(sync_threads, int(env_threads))
-        self._activity_pool = ThreadPoolExecutor(
-            max_workers=sync_threads, thread_name_prefix="activity"
-        )
+        # The extension's limits (host.json) bound what is dispatched; the worker's loop and
+        # its one thread pool run it (orchestrator episodes and sync activities share the pool
+        # with sync HTTP functions, as in the Python worker).
+        self._owns_worker = worker is None
+        self.worker: FunctionRunner = worker or Worker(thread_count(os.environ))
         self._activity_queue: asyncio.Queue[ActivityWork] = asyncio.Queue()
         self._outbox: asyncio.Queue[tuple[str, StoredMessage, asyncio.Future[bool]]] = (
             asyncio.Queue()
@@ -245,6 +242,8 @@ class Engine:
     async def start(self) -> None:
         """Recover non-terminal instances, then start the writer and the activity workers."""
         self._loop = asyncio.get_running_loop()
+        if self._owns_worker:
+            self.worker.start()
         records = await self.store.list_active_instances()
         for record in records:
             try:
@@ -277,8 +276,8 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._workers, *self._tasks, return_exceptions=True)
-        self._orchestrator_pool.shutdown(wait=False, cancel_futures=True)
-        self._activity_pool.shutdown(wait=False, cancel_futures=True)
+        if self._owns_worker:
+            await asyncio.to_thread(self.worker.stop, close_sdk_session())
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -489,6 +488,15 @@ class Engine:
         try:
             async with self._orchestrator_slots:
                 await self._episode(instance)
+        except FunctionTimeoutError as exc:
+            # The extension aborts the episode on a platform error such as a timeout; the
+            # messages stay queued and the episode runs again (OutOfProcMiddleware).
+            logger.warning(
+                "orchestrator episode of %s aborted (%s); it will run again",
+                instance.instance_id,
+                exc,
+            )
+            retry = True
         except Exception:
             logger.exception(
                 "episode for instance %s failed to commit; retrying", instance.instance_id
@@ -525,9 +533,23 @@ class Engine:
         self.stats.max_history_events = max(self.stats.max_history_events, len(outcome.history))
         invocation = InvocationContext(entry.name, str(self.index.app_dir))
         began = time.perf_counter()
-        state, error = await asyncio.get_running_loop().run_in_executor(
-            self._orchestrator_pool, call_orchestrator, entry, context
-        )
+        try:
+            state, error = await self.worker.orchestrate(
+                entry,
+                context,
+                invocation=invocation,
+                function_timeout=self.config.function_timeout,
+            )
+        except FunctionTimeoutError as exc:
+            log_invocation(
+                entry.name,
+                invocation_id=invocation.invocation_id,
+                duration_s=time.perf_counter() - began,
+                succeeded=False,
+                instance_id=record.instance_id,
+                error=str(exc),
+            )
+            raise
         self.stats.episodes += 1
         per_instance = self.stats.episodes_by_instance
         per_instance[record.instance_id] = per_instance.get(record.instance_id, 0) + 1
@@ -709,6 +731,17 @@ class Engine:
                 event = await self._run_activity(work)
             except asyncio.CancelledError:
                 raise
+            except WorkerProcessExitError as exc:
+                # a platform error, not the activity's: the extension aborts the work item and
+                # it runs again (TaskActivityShim: FunctionsRuntimeError -> SessionAborted)
+                logger.warning(
+                    "activity %s of %s aborted (%s); it runs again",
+                    work.name,
+                    work.instance_id,
+                    exc,
+                )
+                self._activity_queue.put_nowait(work)
+                continue
             except Exception:  # _run_activity turns user errors into TaskFailed already
                 logger.exception("activity %s of %s was lost", work.name, work.instance_id)
                 continue
@@ -738,11 +771,17 @@ class Engine:
             value = await call_function(
                 entry,
                 kwargs,
-                executor=self._activity_pool,
+                worker=self.worker,
                 context=context,
+                function_timeout=self.config.function_timeout,
             )
             result = encode_activity_output(value)
+        except WorkerProcessExitError:
+            raise
         except Exception as exc:
+            # A timeout is the host's exception (its own message); a user error arrives from
+            # the worker as "<type>: <message>".
+            message = describe_error(exc)
             log_invocation(
                 entry.name if entry else work.name,
                 invocation_id=context.invocation_id,
@@ -754,8 +793,8 @@ class Engine:
             return new_event(
                 EventType.TASK_FAILED,
                 TaskScheduledId=work.task_id,
-                Reason=f"Activity function '{work.name}' failed: {type(exc).__name__}: {exc}",
-                Details="".join(traceback.format_exception(exc)),
+                Reason=f"Activity function '{work.name}' failed: {message}",
+                Details=error_details(exc),
             )
         self.stats.activities += 1
         log_invocation(

@@ -230,8 +230,16 @@ def child_result_event(
 
 
 def fail(outcome: EpisodeOutcome, message: str, now: dt.datetime) -> None:
+    """Fail for an exception of the orchestrator function (EXT ``TaskOrchestrationShim``)."""
     name = outcome.record.name
     finish(outcome, RuntimeStatus.FAILED, f"Orchestrator function '{name}' failed: {message}", now)
+
+
+def fail_non_deterministic(outcome: EpisodeOutcome, message: str, now: dt.datetime) -> None:
+    """Fail for a replay mismatch: DTFx fails the orchestration itself (``FailOrchestration``
+    with a ``NonDeterministicOrchestrationException``), so the output is that exception's
+    message, ``Non-Deterministic workflow detected: ...``, without the function-failed prefix."""
+    finish(outcome, RuntimeStatus.FAILED, message, now)
 
 
 # --------------------------------------------------------------------------------- invocation
@@ -316,14 +324,17 @@ def apply_orchestrator_state(
     actions: list[dict[str, Any]] = action_lists[0] if action_lists else []
     try:
         result = replay(actions, outcome.history)
-    except (NonDeterminismError, UnsupportedActionError) as exc:
+    except NonDeterminismError as exc:
+        fail_non_deterministic(outcome, str(exc), now)
+        return
+    except UnsupportedActionError as exc:
         fail(outcome, str(exc), now)
         return
     if error is not None or state.get("error"):
         fail(outcome, str(state.get("error") or error), now)
         return
     if result.unreplayed_ids:
-        fail(
+        fail_non_deterministic(
             outcome,
             "Non-Deterministic workflow detected: history contains scheduled tasks "
             f"{result.unreplayed_ids} that the orchestrator no longer asks for. "

@@ -80,6 +80,11 @@ class RuntimeStatus(str, Enum):
         return _STATUS_CODES[self]
 
     @classmethod
+    def from_code(cls, code: int) -> RuntimeStatus:
+        """The status of a DTFx ``OrchestrationStatus`` integer."""
+        return next(status for status, value in _STATUS_CODES.items() if value == code)
+
+    @classmethod
     def parse(cls, text: str) -> RuntimeStatus:
         """Case-insensitive lookup (query strings arrive in any casing)."""
         for member in cls:

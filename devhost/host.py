@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,13 +13,20 @@ from aiohttp import web
 
 from devhost.config import HostConfig, LocalSettings, StorageConnection
 from devhost.engine import Engine
-from devhost.http_server import PublicServer, RpcServer, build_router
+from devhost.http_server import (
+    HTTP_RESPONSE_LIMIT_SECONDS,
+    PublicServer,
+    RpcServer,
+    build_router,
+)
 from devhost.invoke import close_sdk_session, prime_serialization_notice
 from devhost.keys import KEYS_FILE_NAME, HostKeys, KeyPolicy
 from devhost.loader import FunctionIndex, FunctionKind, load_app
 from devhost.management import RPC_PATH, Links, ManagementApi
 from devhost.store import TaskHubStore
 from devhost.table_store import TableStore
+from devhost.worker import FunctionRunner, Worker, format_timespan, process_count, thread_count
+from devhost.worker_process import ProcessWorker, WorkerGroup
 
 logger = logging.getLogger("devhost")
 
@@ -34,6 +41,8 @@ class HostOptions:
     bind: str = "127.0.0.1"
     require_keys: bool = False
     workspace: Path | None = None  # None: <app_dir>/.devhost
+    #: The front end's limit on an HTTP response (Azure: 230 s); lowered by tests.
+    http_response_limit_s: float = HTTP_RESPONSE_LIMIT_SECONDS
 
     @property
     def workspace_dir(self) -> Path:
@@ -55,7 +64,9 @@ class DevHost:
         self._store = store
         self._runners: list[web.AppRunner] = []
         self._engine: Engine | None = None
-        self._http_pool: ThreadPoolExecutor | None = None
+        self._worker: FunctionRunner | None = None
+        self._processes = 1
+        self._public: PublicServer | None = None
         self.index: FunctionIndex | None = None
         self.config: HostConfig | None = None
         self.keys: HostKeys | None = None
@@ -107,18 +118,33 @@ class DevHost:
                 self.options.workspace_dir / KEYS_FILE_NAME,
             )
 
-        engine = self._engine = Engine(index, store, config)
+        threads = thread_count(self.environ)
+        self._processes = process_count(self.environ)
+        worker: FunctionRunner
+        if self._processes == 1:
+            worker = Worker(threads)
+        else:
+            worker = WorkerGroup(
+                [
+                    ProcessWorker(
+                        app_dir,
+                        hub_name=config.hub_name,
+                        threads=threads,
+                        name=f"worker{n}",
+                        environ=self.environ,
+                    )
+                    for n in range(1, self._processes + 1)
+                ]
+            )
+        self._worker = worker
+        await asyncio.to_thread(worker.start)
+        engine = self._engine = Engine(index, store, config, worker=worker)
         await engine.start()
 
         links = Links(config.hub_name, self.keys.durable_system if self.keys else None)
         management = ManagementApi(engine, links, public_origin="")
         rpc_runner = await self._listen(RpcServer(management).application(), "127.0.0.1", 0)
         self.rpc_port = _port_of(rpc_runner)
-        threads = self.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "")
-        self._http_pool = ThreadPoolExecutor(
-            max_workers=int(threads) if threads.isdigit() and int(threads) > 0 else None,
-            thread_name_prefix="http",
-        )
         public = PublicServer(
             index=index,
             router=build_router(index, config.route_prefix),
@@ -126,10 +152,13 @@ class DevHost:
             management=management,
             links=links,
             keys=KeyPolicy(self.keys),
-            executor=self._http_pool,
+            worker=worker,
             rpc_base_url=f"http://127.0.0.1:{self.rpc_port}{RPC_PATH}/",
             hub_name=config.hub_name,
+            function_timeout=config.function_timeout,
+            response_limit_s=self.options.http_response_limit_s,
         )
+        self._public = public
         port = self.options.port or settings.http_port or DEFAULT_PORT
         public_runner = await self._listen(public.application(), self.options.bind, port)
         self.port = _port_of(public_runner)
@@ -149,12 +178,16 @@ class DevHost:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        if self._public is not None:
+            for task in list(self._public.detached):
+                task.cancel()
         if self._engine is not None:
             await self._engine.stop()
         if self._store is not None:
             await self._store.close()
-        if self._http_pool is not None:
-            self._http_pool.shutdown(wait=False, cancel_futures=True)
+        if self._worker is not None:  # the SDK's session lives on the worker's loop
+            await asyncio.to_thread(self._worker.stop, close_sdk_session())
+            self._worker = None
         await close_sdk_session()
 
     def _banner(self, index: FunctionIndex, config: HostConfig) -> None:
@@ -181,6 +214,18 @@ class DevHost:
             config.hub_name,
             config.max_concurrent_activities,
             config.max_concurrent_orchestrations,
+        )
+        threads = self._worker.threads if self._worker else 0
+        timeout = config.function_timeout
+        logger.info(
+            "Python worker: %s, each with 1 event loop and %d sync threads; functionTimeout %s; "
+            "HTTP responses cut at %gs",
+            "1 process (in the dev host's)"
+            if self._processes == 1
+            else f"{self._processes} processes (FUNCTIONS_WORKER_PROCESS_COUNT)",
+            threads,
+            format_timespan(timeout) if timeout else "unlimited",
+            self.options.http_response_limit_s,
         )
 
 

@@ -12,10 +12,16 @@
 
 Unknown routes, and known routes with another method, are 404 with an empty body (as the
 Functions host answers).
+
+An HTTP function that has not answered after the front end's limit (230 seconds in Azure, whatever
+``functionTimeout`` says) gets the front end's answer - a 500 "The request timed out" page - while
+the invocation runs on until it returns or ``functionTimeout`` ends it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
@@ -25,16 +31,30 @@ from typing import Any
 from aiohttp import web
 
 from devhost.engine import Engine
-from devhost.invoke import HttpResult, InvocationContext, build_http_request, call_function
+from devhost.invoke import (
+    HttpResult,
+    InvocationContext,
+    build_http_request,
+    call_function,
+    describe_error,
+)
 from devhost.keys import KeyPolicy, KeyScope
 from devhost.loader import FunctionIndex, IndexedFunction
 from devhost.logs import log_invocation
 from devhost.management import RPC_PATH, WEBHOOK_PATH, Links, ManagementApi, json_response
 from devhost.routing import Router
+from devhost.worker import FunctionRunner
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's default request size limit
+#: Azure's front end (load balancer idle timeout) answers an HTTP request after this long.
+HTTP_RESPONSE_LIMIT_SECONDS = 230.0
+FRONT_END_TIMEOUT_PAGE = (
+    "<html><head><title>500 - The request timed out.</title></head><body>"
+    "<h2>500 - The request timed out.</h2>"
+    "The web server failed to respond within the specified time.</body></html>"
+)
 
 
 def build_router(index: FunctionIndex, prefix: str) -> Router[IndexedFunction]:
@@ -57,6 +77,8 @@ async def invoke_http_function(
     client_binding: str | None,
     executor: Executor | None,
     function_directory: str,
+    worker: FunctionRunner | None = None,
+    function_timeout: dt.timedelta | None = None,
 ) -> HttpResult:
     """Invoke one HTTP-triggered function as the worker does; exceptions become a 500."""
     request = build_http_request(
@@ -77,7 +99,14 @@ async def invoke_http_function(
     context = InvocationContext(entry.name, function_directory)
     began = time.perf_counter()
     try:
-        value = await call_function(entry, kwargs, executor=executor, context=context)
+        value = await call_function(
+            entry,
+            kwargs,
+            worker=worker,
+            executor=executor,
+            context=context,
+            function_timeout=function_timeout,
+        )
         result = HttpResult.from_return_value(value)
     except Exception as exc:
         log_invocation(
@@ -85,7 +114,7 @@ async def invoke_http_function(
             invocation_id=context.invocation_id,
             duration_s=time.perf_counter() - began,
             succeeded=False,
-            error=f"{type(exc).__name__}: {exc}",
+            error=describe_error(exc),
         )
         logger.debug("HTTP function %s raised", entry.name, exc_info=True)
         return HttpResult(500, [], b"")
@@ -110,9 +139,11 @@ class PublicServer:
         management: ManagementApi,
         links: Links,
         keys: KeyPolicy,
-        executor: Executor,
+        worker: FunctionRunner,
         rpc_base_url: str,
         hub_name: str,
+        function_timeout: dt.timedelta | None = None,
+        response_limit_s: float = HTTP_RESPONSE_LIMIT_SECONDS,
     ) -> None:
         self.index = index
         self.router = router
@@ -120,7 +151,11 @@ class PublicServer:
         self.management = management
         self.links = links
         self.keys = keys
-        self.executor = executor
+        self.worker = worker
+        self.function_timeout = function_timeout
+        self.response_limit_s = response_limit_s
+        #: Invocations still running after their caller got the front end's timeout answer.
+        self.detached: set[asyncio.Task[HttpResult]] = set()
         self.rpc_base_url = rpc_base_url
         self.hub_name = hub_name
         self.started = time.monotonic()
@@ -152,18 +187,35 @@ class PublicServer:
         if not self._allowed(request, KeyScope.for_auth_level(entry.http.auth_level)):
             return web.Response(status=401)
         origin = f"{request.scheme}://{request.host}"
-        result = await invoke_http_function(
-            entry,
-            method=request.method,
-            url=str(request.url),
-            headers=request.headers,
-            params=request.query,
-            route_params=match.values,
-            body=await request.read(),
-            client_binding=self.links.client_binding(origin, self.rpc_base_url),
-            executor=self.executor,
-            function_directory=str(self.index.app_dir),
+        invocation = asyncio.ensure_future(
+            invoke_http_function(
+                entry,
+                method=request.method,
+                url=str(request.url),
+                headers=request.headers,
+                params=request.query,
+                route_params=match.values,
+                body=await request.read(),
+                client_binding=self.links.client_binding(origin, self.rpc_base_url),
+                executor=None,
+                function_directory=str(self.index.app_dir),
+                worker=self.worker,
+                function_timeout=self.function_timeout,
+            )
         )
+        try:
+            result = await asyncio.wait_for(asyncio.shield(invocation), self.response_limit_s)
+        except TimeoutError:
+            self.detached.add(invocation)
+            invocation.add_done_callback(self.detached.discard)
+            logger.warning(
+                "%s %s: no response after %gs; the front end answers 500 (request timed out) "
+                "while the function keeps running",
+                request.method,
+                path,
+                self.response_limit_s,
+            )
+            return web.Response(status=500, text=FRONT_END_TIMEOUT_PAGE, content_type="text/html")
         response = web.Response(status=result.status, body=result.body)
         for key, value in result.headers:
             response.headers.add(key, value)

@@ -9,9 +9,11 @@ byte for byte.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import threading
+import traceback
 import uuid
 import warnings
 from collections.abc import Mapping
@@ -24,6 +26,7 @@ from azure.functions._durable_functions import df_dumps, df_loads
 from multidict import CIMultiDict
 
 from devhost.loader import IndexedFunction
+from devhost.worker import FunctionRunner
 
 
 class _TraceContext(TraceContext):
@@ -46,8 +49,10 @@ class _TraceContext(TraceContext):
 class InvocationContext(func.Context):
     """The ``context`` argument: invocation id, function name and directory."""
 
-    def __init__(self, function_name: str, function_directory: str) -> None:
-        self._invocation_id = str(uuid.uuid4())
+    def __init__(
+        self, function_name: str, function_directory: str, invocation_id: str | None = None
+    ) -> None:
+        self._invocation_id = invocation_id or str(uuid.uuid4())
         self._function_name = function_name
         self._function_directory = function_directory
         self._tls = threading.local()
@@ -107,15 +112,23 @@ async def call_function(
     entry: IndexedFunction,
     kwargs: dict[str, Any],
     *,
-    executor: Executor | None,
+    worker: FunctionRunner | None = None,
+    executor: Executor | None = None,
     context: InvocationContext | None = None,
+    function_timeout: dt.timedelta | None = None,
 ) -> Any:
-    """Invoke ``entry`` with ``kwargs`` (+ ``context`` if it wants one), sync or async."""
+    """Invoke ``entry`` with ``kwargs`` (+ ``context`` if it wants one), sync or async.
+
+    With a ``worker`` (the dev host), the call runs there as the Python worker runs it, with the
+    host's ``timeout``; without one (in-process tools), on the caller's loop / ``executor``.
+    """
+    context = context or InvocationContext(entry.name, str(_directory_of(entry)))
+    if worker is not None:
+        return await worker.invoke(
+            entry, kwargs, invocation=context, function_timeout=function_timeout
+        )
     if entry.wants_context:
-        kwargs = {
-            **kwargs,
-            "context": context or InvocationContext(entry.name, str(_directory_of(entry))),
-        }
+        kwargs = {**kwargs, "context": context}
     fn = entry.user_function
     if entry.is_async:
         return await fn(**kwargs)
@@ -129,6 +142,38 @@ def _directory_of(entry: IndexedFunction) -> str:
 
 
 # --------------------------------------------------------------------------- activities
+class RemoteFunctionError(Exception):
+    """A user function raised in a worker process; carries what the worker reports."""
+
+    def __init__(self, type_name: str, message: str, details: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        self.message = message
+        self.details = details
+
+
+def describe_error(exc: BaseException) -> str:
+    """An invocation's failure as the host reports it: the worker's ``<type>: <message>``; the
+    host's own exceptions (a timeout) by their message."""
+    from devhost.worker import FunctionTimeoutError
+
+    if isinstance(exc, FunctionTimeoutError):
+        return str(exc)
+    if isinstance(exc, RemoteFunctionError):
+        return f"{exc.type_name}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def error_details(exc: BaseException) -> str:
+    if isinstance(exc, RemoteFunctionError):
+        return exc.details
+    return "".join(traceback.format_exception(exc))
+
+
+class EncodedOutput(str):
+    """An activity result already encoded with ``df_dumps`` (by a worker process)."""
+
+
 class ActivityOutputError(TypeError):
     """The activity returned something ``df_dumps`` cannot serialize."""
 
@@ -148,6 +193,8 @@ def decode_activity_input(text: str | None) -> Any:
 
 
 def encode_activity_output(value: Any) -> str:
+    if isinstance(value, EncodedOutput):
+        return str(value)
     try:
         return df_dumps(value)
     except TypeError as exc:
@@ -200,6 +247,8 @@ class HttpResult:
     @classmethod
     def from_return_value(cls, value: Any) -> HttpResult:
         """Convert the ``$return`` value as the worker's ``HttpResponseConverter`` does."""
+        if isinstance(value, HttpResult):  # converted in a worker process already
+            return value
         if value is None:
             return cls(204, [], b"")
         if isinstance(value, str):

@@ -160,55 +160,85 @@ def status_payload(
     return payload
 
 
-_DROPPED_KEYS = ("EventId", "IsPlayed", "TaskScheduledId", "TimerId", "Version")
+_SCHEDULING = {
+    EventType.TASK_COMPLETED: EventType.TASK_SCHEDULED,
+    EventType.TASK_FAILED: EventType.TASK_SCHEDULED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_FAILED: EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+}
+_WITH_RESULT = frozenset(
+    {
+        EventType.TASK_COMPLETED,
+        EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+        EventType.EXECUTION_COMPLETED,
+    }
+)
 
 
 def project_history(
     events: list[Event], *, show_input: bool, show_output: bool
 ) -> list[dict[str, Any]]:
-    """The status API's ``historyEvents`` (EXT ``DurableClient.GetDurableOrchestrationStatus``)."""
-    scheduled: dict[int, Event] = {}
-    for event in events:
-        if event_type_of(event) in (
-            EventType.TASK_SCHEDULED,
-            EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
-        ):
-            scheduled[int(event["EventId"])] = event
-    projected: list[dict[str, Any]] = []
-    for event in events:
+    """The status API's ``historyEvents``, rule for rule as the extension builds them
+    (EXT ``DurableClient.GetDurableOrchestrationStatusAsync``):
+
+    * every event: ``EventType`` by name; ``EventId`` and ``IsPlayed`` dropped; ``Input`` dropped
+      unless ``showInput``; ``OrchestratorStarted`` / ``OrchestratorCompleted`` rows dropped;
+    * ``ExecutionStarted``: ``Name`` becomes ``FunctionName``; ``OrchestrationInstance``,
+      ``ParentInstance``, ``Version`` and ``Tags`` dropped;
+    * ``TaskScheduled`` / ``SubOrchestrationInstanceCreated``: ``Version`` dropped; the row is
+      merged into its completion (``FunctionName``, ``ScheduledTime``, and with ``showInput`` the
+      scheduled ``Input`` text) and disappears - a task still running keeps its row;
+    * completions: ``TaskScheduledId`` dropped; ``Result`` of ``TaskCompleted``,
+      ``SubOrchestrationInstanceCompleted`` and ``ExecutionCompleted`` only with
+      ``showHistoryOutput`` (then parsed as JSON where it parses);
+    * ``ExecutionCompleted``: ``OrchestrationStatus`` by name; ``TimerFired``: ``TimerId`` dropped.
+    """
+    origins: dict[tuple[EventType, int], int] = {}  # (scheduling type, EventId) -> index
+    for i, event in enumerate(events):
         kind = event_type_of(event)
-        if kind in (
-            EventType.ORCHESTRATOR_STARTED,
-            EventType.ORCHESTRATOR_COMPLETED,
-            EventType.TASK_SCHEDULED,
-            EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
-        ):
+        if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
+            origins[(kind, int(event["EventId"]))] = i
+    merged: set[int] = set()
+    projected: dict[int, dict[str, Any]] = {}
+    for i, event in enumerate(events):
+        kind = event_type_of(event)
+        if kind in (EventType.ORCHESTRATOR_STARTED, EventType.ORCHESTRATOR_COMPLETED):
             continue
-        item = {k: v for k, v in event.items() if k not in _DROPPED_KEYS}
+        item: dict[str, Any] = {
+            k: v for k, v in event.items() if k not in ("EventId", "IsPlayed", "Input")
+        }
+        if show_input and "Input" in event:
+            item["Input"] = event["Input"]
         item["EventType"] = kind.wire_name
-        if kind in (
-            EventType.TASK_COMPLETED,
-            EventType.TASK_FAILED,
-            EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
-            EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
-        ):
-            origin = scheduled.get(int(event["TaskScheduledId"]))
-            if origin is not None:
-                item["FunctionName"] = origin.get("Name")
+        if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
+            item.pop("Version", None)
+        elif kind in _SCHEDULING:
+            origin_at = origins.get((_SCHEDULING[kind], int(event["TaskScheduledId"])))
+            if origin_at is not None:
+                origin = events[origin_at]
                 item["ScheduledTime"] = origin.get("Timestamp")
+                item["FunctionName"] = origin.get("Name")
                 if show_input:
-                    item["Input"] = _json_token(origin.get("Input"))
-        if kind is EventType.EXECUTION_STARTED:
-            item["FunctionName"] = event.get("Name")
-        if "Result" in item:
+                    item["Input"] = origin.get("Input")
+                merged.add(origin_at)
+            item.pop("TaskScheduledId", None)
+        elif kind is EventType.EXECUTION_STARTED:
+            item["FunctionName"] = item.pop("Name", None)
+            for key in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
+                item.pop(key, None)
+        elif kind is EventType.EXECUTION_COMPLETED:
+            status = item.get("OrchestrationStatus")
+            if isinstance(status, int):
+                item["OrchestrationStatus"] = RuntimeStatus.from_code(status).value
+        elif kind is EventType.TIMER_FIRED:
+            item.pop("TimerId", None)
+        if kind in _WITH_RESULT:
             if show_output:
-                item["Result"] = _json_token(item["Result"])
+                item["Result"] = _json_token(item.get("Result"))
             else:
-                del item["Result"]
-        if "Input" in item and kind is not EventType.EXECUTION_STARTED and not show_input:
-            del item["Input"]
-        projected.append(item)
-    return projected
+                item.pop("Result", None)
+        projected[i] = item
+    return [item for i, item in projected.items() if i not in merged]
 
 
 def _parse_time(text: str | None) -> Any:

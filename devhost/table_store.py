@@ -34,6 +34,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
@@ -205,6 +206,15 @@ def _decode_token(token: str | None) -> Any:
     return data if isinstance(data, dict) else None
 
 
+def _identity_credential(connection: StorageConnection) -> AsyncTokenCredential:
+    """The host's identity, as the Functions host picks it for ``__credential`` / ``__clientId``."""
+    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+
+    if connection.credential == "managedidentity":
+        return ManagedIdentityCredential(client_id=connection.client_id or None)
+    return DefaultAzureCredential(managed_identity_client_id=connection.client_id or None)
+
+
 class TableStore:
     """:class:`devhost.store.TaskHubStore` on Azure Tables + Blobs (Azurite or Azure)."""
 
@@ -217,14 +227,25 @@ class TableStore:
         self.large_messages_container = f"{hub_name.lower()}-largemessages"
         self._tables: TableServiceClient | None = None
         self._blobs: BlobServiceClient | None = None
+        self._credential: AsyncTokenCredential | None = None
         self._container_ready = False
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
-        self._tables = TableServiceClient.from_connection_string(self.connection.connection_string)
-        self._blobs = BlobServiceClient.from_connection_string(
-            self.connection.connection_string, api_version=BLOB_API_VERSION
-        )
+        if self.connection.uses_identity:  # AzureWebJobsStorage__* forms: bearer tokens
+            credential = _identity_credential(self.connection)
+            self._credential = credential
+            self._tables = TableServiceClient(self.connection.table_endpoint, credential=credential)
+            self._blobs = BlobServiceClient(
+                self.connection.blob_endpoint, credential=credential, api_version=BLOB_API_VERSION
+            )
+        else:
+            self._tables = TableServiceClient.from_connection_string(
+                self.connection.connection_string
+            )
+            self._blobs = BlobServiceClient.from_connection_string(
+                self.connection.connection_string, api_version=BLOB_API_VERSION
+            )
         for name in (self.instances_table_name, self.history_table_name, self.inbox_table_name):
             await self._tables.create_table_if_not_exists(name)
 
@@ -233,7 +254,10 @@ class TableStore:
             await self._tables.close()
         if self._blobs is not None:
             await self._blobs.close()
+        if self._credential is not None:
+            await self._credential.close()
         self._tables = self._blobs = None
+        self._credential = None
 
     def _table(self, name: str) -> TableClient:
         if self._tables is None:

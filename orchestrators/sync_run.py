@@ -25,6 +25,7 @@ from shared.sync.model import (
     add_page,
 )
 from shared.sync.plan import slices, waves
+from shared.telemetry import trace_fields
 
 bp = df.Blueprint()
 _log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def _list_input(state: SyncState, index: int, cursor: str | None) -> dict[str, A
         "index": index,
         "cursor": cursor,
         "pageSize": state["pageSize"],
+        **trace_fields(state),
     }
 
 
@@ -56,6 +58,7 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
     state: SyncState = context.get_input()
     totals = state["totals"]
     common = {"runId": state["runId"], "org": state["org"], "connectionId": state["connectionId"]}
+    common.update(trace_fields(state))
     try:
         page: ListedPage | None = state["pendingPage"]
         if state["phase"] == "start":

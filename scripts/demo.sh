@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-exec .venv/bin/python -m blobsync_cli.demo "$@"
+exec .venv/bin/python -m devtools.demo "$@"

@@ -12,8 +12,8 @@ fi
 echo "==> installing Python dependencies"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-# The operator CLI (`blobsync`) as an installed entry point.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# The operator CLI (`blobsync`) as an installed entry point, with its declared dependencies.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 
 if [ ! -x node_modules/.bin/azurite ] || ! grep -q '"version": "3.37.0"' node_modules/azurite/package.json 2>/dev/null; then
   echo "==> installing Azurite (npm ci)"

@@ -7,13 +7,14 @@ does not apply (emulator mode). Results are listed in ladder order:
 ====================  ==================================================================
 ``storage_account``   an anonymous request reaches the account (missing: DNS / not served)
 ``identity``          the platform app gets a token in the tenant named by the account's
-                      bearer challenge (Azure mode; AADSTS700016 → run ``az ad sp create``)
-``network_access``    the account's firewall lets the platform in (403 AuthorizationFailure)
+                      bearer challenge (Azure mode; each AADSTS code a customer can hit has
+                      its own verdict: 700016/7000229 → ``az ad sp create``, 7000112 → the
+                      service principal is disabled, 53003 → Conditional Access, ...)
+``network_access``    the account's network rules let the platform in (403 AuthorizationFailure)
 ``list_blobs``        blobs under the prefix can be listed (ContainerNotFound;
                       AuthorizationPermissionMismatch → role missing or still propagating)
-``role_scope``        the role sits on the storage account (see the heuristic below)
-``read_blob``         the first bytes of a listed blob can be read (403 while listing works →
-                      the condition does not allow this container)
+``role_scope``        where the role sits (account or container; see below)
+``read_blob``         the first bytes of a listed blob can be read
 ``least_privilege``   another container's blobs are *not* readable (else: condition missing)
 ``cors``              a real preflight from the platform origin succeeds (videos only: warn)
 ====================  ==================================================================
@@ -21,19 +22,22 @@ does not apply (emulator mode). Results are listed in ladder order:
 **Propagation.** Azure takes up to five minutes to apply a role assignment or condition, so a
 permission failure is ``retryable`` with ``retryAfterSeconds`` while it is younger than five
 minutes; ``failingSince`` is carried over from the connection's previous test so a failure that
-outlives the window stops being called retryable.
+outlives the window stops being called retryable. Nothing else is retryable except an
+unreachable service (network, throttling).
 
-**Role-scope heuristic.** The data plane cannot show us role assignments, but two requests
-tell the cases apart. The role grants ``containers/read`` (Get Container Properties) without a
-condition, and ``containers/blobs/read`` (List Blobs, Get Blob) under the container condition.
-When listing is refused with AuthorizationPermissionMismatch:
+**Role scope.** The data plane cannot show role assignments, but Storage Blob Data Reader's
+actions tell the cases apart: Get Container Properties needs ``containers/read`` (never limited
+by the container condition), List Blobs and Get Blob need ``containers/blobs/read`` (limited by
+it), List Containers needs the role on the account.
 
-- container properties *also* refused → no role reaches the container yet: the role is
-  missing, still propagating, or assigned on a single blob; ``list_blobs`` reports it and
-  ``role_scope`` is skipped;
-- container properties *readable* → a role reaches the container but listing is refused:
-  it was assigned on the container (or a blob) instead of the storage account, or its
-  condition names another container. ``role_scope`` fails with ``role_scope_wrong``.
+- listing refused, container properties refused → no role reaches the container yet (missing,
+  still propagating, or on another container): ``list_blobs`` says so;
+- listing refused, container properties readable → a role reaches the container but its
+  condition names another container: ``role_scope`` fails with ``condition_wrong_container``;
+- listing works, the account's containers listable → the role is on the account
+  (``role_scope_ok``), and ``least_privilege`` tries another container (condition or not);
+- listing works, the account's containers refused → the role is on the container itself
+  (``role_on_container``): as narrow as the condition, so ``least_privilege`` passes.
 """
 
 from __future__ import annotations
@@ -61,7 +65,11 @@ from shared.errors import ConflictError
 from shared.naming import require_connection_id
 from shared.preview import MediaKind, kind_of
 from shared.settings import Settings
-from shared.setup_instructions import SetupInstructions, build_setup_instructions
+from shared.setup_instructions import (
+    SetupInstructions,
+    build_setup_instructions,
+    remedy_commands,
+)
 from shared.store._common import as_datetime, iso, utcnow
 from shared.store.connections import Connection, ConnectionRepository, ConnectionState
 from shared.store.orgs import OrganizationRepository
@@ -305,41 +313,138 @@ def _storage_account(ladder: _Ladder, target: _Target, probe: AccountProbe) -> N
         ladder.add(check, CheckStatus.PASS, "storage_account_found", f"'{account}' answers.")
 
 
+def _remedy(target: _Target, name: str) -> str:
+    """One of the fixes' commands, for bash (the setup instructions carry PowerShell too)."""
+    app_id = target.setup["servicePrincipal"]["appId"]
+    return remedy_commands(account=target.account, app_id=app_id)[name]["bash"]
+
+
 def _network_blocked(ladder: _Ladder, target: _Target) -> None:
+    account = target.account
     ladder.add(
         CheckId.NETWORK_ACCESS,
         CheckStatus.FAIL,
         "firewall_blocked",
-        f"The firewall of '{target.account}' refuses requests from the platform "
-        "(403 AuthorizationFailure).",
-        "In the storage account open Networking and either allow public access from all "
-        "networks, or add the platform's outbound IP addresses to the firewall's allowed "
-        "ranges; then test again.",
+        f"The network rules of '{account}' refuse the platform's requests "
+        "(403 AuthorizationFailure): public network access is disabled, or enabled from "
+        "selected networks only.",
+        f"Open the storage account '{account}' > Networking > Firewalls and virtual networks "
+        "and set Public network access to 'Enabled from all networks' (access still needs the "
+        f"role assignment), or run `{_remedy(target, 'allowPublicNetworkAccess')}`; then test "
+        "again. "
+        "An IP rule for the platform's addresses is not a fix: IP rules do not apply to "
+        "requests from the same Azure region, and the platform is not a trusted Azure service "
+        "nor reachable through your private endpoint.",
     )
 
 
-_AAD_FIXES: dict[str, tuple[str, str]] = {
+#: AADSTS codes a customer's tenant can answer for the platform app, with the verdict code, the
+#: cause and the fix (``{command}``: the az ad sp create command; ``{app}``: the app id).
+_AAD_VERDICTS: dict[str, tuple[str, str, str]] = {
     "700016": (
         "app_not_registered",
-        "The platform app is not registered in your tenant yet (AADSTS700016).",
+        "The platform app is not registered in tenant {tenant} (AADSTS700016).",
+        "Run `{command}` in a shell signed in (az login) to the tenant that owns "
+        "'{account}', or open {consent} as an administrator of that tenant; then test again.",
     ),
-    "90002": ("tenant_not_found", "Your tenant was not found (AADSTS90002)."),
-    "7000215": (
-        "platform_credential_invalid",
-        "The platform's own credential was refused (AADSTS7000215).",
+    "7000229": (
+        "app_not_registered",
+        "The platform app has no service principal in tenant {tenant} (AADSTS7000229): "
+        "`az ad sp create` was not run there.",
+        "Run `{command}` in a shell signed in (az login) to the tenant that owns "
+        "'{account}', or open {consent} as an administrator of that tenant; then test again.",
     ),
-    "7000222": (
-        "platform_credential_invalid",
-        "The platform's own credential has expired (AADSTS7000222).",
+    "7000112": (
+        "app_disabled",
+        "The platform app's service principal is disabled in tenant {tenant} (AADSTS7000112).",
+        "Re-enable it: Microsoft Entra ID > Enterprise applications > '{name}' > Properties > "
+        "'Enabled for users to sign-in?' = Yes, or run `{enable}`; then test again.",
+    ),
+    "53003": (
+        "conditional_access_blocked",
+        "A Conditional Access policy in tenant {tenant} blocked the platform app's sign-in "
+        "(AADSTS53003).",
+        "In Microsoft Entra ID > Protection > Conditional Access, find the policy that targets "
+        "workload identities (the sign-in logs' 'Service principal sign-ins' name it) and "
+        "exclude '{name}' ({app}), or allow its location; then test again.",
+    ),
+    "90002": (
+        "tenant_not_found",
+        "Tenant {tenant}, named by the storage account, was not found (AADSTS90002).",
+        "Check that '{account}' is the right storage account and that its tenant is active.",
+    ),
+    "90072": (
+        "app_not_registered",
+        "The platform app cannot sign in to tenant {tenant} (AADSTS90072).",
+        "Run `{command}` in the tenant that owns '{account}', then test again.",
     ),
 }
+#: Failures of the platform's own credential: nothing the customer can change.
+_PLATFORM_SIDE = {"7000215", "7000222", "700027", "700024", "70021", "700025", "7000274"}
+
+
+def _token_refused(ladder: _Ladder, target: _Target, tenant: str, exc: TokenRequestError) -> None:
+    check = CheckId.IDENTITY
+    sp = target.setup["servicePrincipal"]
+    code = exc.aad_code
+    values = {
+        "tenant": tenant,
+        "account": target.account,
+        "command": sp["command"],
+        "consent": sp["adminConsentUrl"],
+        "name": sp["appName"],
+        "app": sp["appId"],
+        "enable": _remedy(target, "enableServicePrincipal"),
+    }
+    details: dict[str, str | int] = {"tenantId": tenant}
+    if code:
+        details["aadCode"] = f"AADSTS{code}"
+    if code in _AAD_VERDICTS:
+        verdict, message, fix = _AAD_VERDICTS[code]
+        ladder.add(
+            check,
+            CheckStatus.FAIL,
+            verdict,
+            message.format(**values),
+            fix.format(**values),
+            details=details,
+        )
+    elif code in _PLATFORM_SIDE:
+        ladder.add(
+            check,
+            CheckStatus.FAIL,
+            "platform_credential_invalid",
+            f"Microsoft Entra ID refused the platform's own credential (AADSTS{code}).",
+            "Nothing to change on your side: contact support with this code.",
+            details=details,
+        )
+    elif code:
+        ladder.add(
+            check,
+            CheckStatus.FAIL,
+            "token_refused",
+            f"Microsoft Entra ID refused a token for the platform app in tenant {tenant} "
+            f"(AADSTS{code}).",
+            f"Look the code up at https://login.microsoftonline.com/error?code={code}; most "
+            f"often `{sp['command']}` has not been run in that tenant. Then test again.",
+            details=details,
+        )
+    else:
+        ladder.add(
+            check,
+            CheckStatus.FAIL,
+            "token_failed",
+            "Microsoft Entra ID could not be reached to get a token.",
+            "Try again in a minute.",
+            retry_after=30,
+            details=details,
+        )
 
 
 def _identity(
     ladder: _Ladder, target: _Target, probe: AccountProbe, storage: CustomerStorage
 ) -> None:
     check = CheckId.IDENTITY
-    sp = target.setup["servicePrincipal"]
     if storage.emulator:
         ladder.add(
             check,
@@ -366,28 +471,7 @@ def _identity(
     try:
         storage.request_token(tenant)
     except TokenRequestError as exc:
-        code, message = _AAD_FIXES.get(
-            exc.aad_code or "",
-            ("token_failed", "The platform app could not get a token for your tenant."),
-        )
-        if code == "app_not_registered":
-            fix = (
-                f"Run `{sp['command']}` in a shell signed in (az login) to the tenant that owns "
-                f"'{target.account}', then test again."
-            )
-        elif code == "platform_credential_invalid":
-            fix = "Nothing to change on your side: contact support."
-        else:
-            fix = f"Check that `{sp['command']}` succeeded in your tenant, then test again."
-        ladder.add(
-            check,
-            CheckStatus.FAIL,
-            code,
-            message,
-            fix,
-            retry_after=None if code != "token_failed" else 30,
-            details={"tenantId": tenant},
-        )
+        _token_refused(ladder, target, tenant, exc)
         return
     except AzureError as exc:
         failure = classify_error(exc)
@@ -414,8 +498,9 @@ def _role_fix(target: _Target) -> str:
     return (
         f"Assign '{role['role']}' to the platform app ({role['memberDisplayName']}, "
         f"{role['memberIdentifier']}) on the storage account '{target.account}' — not on the "
-        f"container or a blob — with the condition for container '{target.container}', e.g. "
-        f"`{role['command']}`. Role assignments take up to five minutes to apply."
+        f"container or a blob — with the condition for container '{target.container}'. In "
+        f"Cloud Shell (bash):\n{role['command']}\nRole assignments take up to five minutes "
+        "to apply."
     )
 
 
@@ -448,17 +533,27 @@ def _list_failure(
             "container, then test again.",
         )
     elif fault is StorageFault.PERMISSION_DENIED:
+        if _role_scope_after_denial(ladder, target, client):
+            ladder.add(
+                check,
+                CheckStatus.FAIL,
+                "listing_denied_by_condition",
+                f"Listing blobs in {where} was refused (AuthorizationPermissionMismatch) by "
+                "the role assignment's condition (see the role scope check).",
+                ladder.results[CheckId.ROLE_SCOPE]["fix"],
+                propagation=True,
+            )
+            return
         ladder.add(
             check,
             CheckStatus.FAIL,
             "role_missing_or_propagating",
-            f"Listing blobs in {where} was refused (AuthorizationPermissionMismatch): the "
-            "platform app has no role that allows it yet. A role assigned in the last five "
-            "minutes may still be propagating.",
+            f"Listing blobs in {where} was refused (AuthorizationPermissionMismatch): no role "
+            "assignment gives the platform app read access to this container yet. A role "
+            "assigned in the last five minutes may still be propagating.",
             _role_fix(target),
             propagation=True,
         )
-        _role_scope_after_denial(ladder, target, client)
         return
     elif fault is StorageFault.AUTHENTICATION_FAILED:
         ladder.add(
@@ -480,22 +575,29 @@ def _list_failure(
         ladder.add_storage_failure(check, failure, "Listing")
 
 
-def _role_scope_after_denial(ladder: _Ladder, target: _Target, client: ContainerClient) -> None:
+def _role_scope_after_denial(ladder: _Ladder, target: _Target, client: ContainerClient) -> bool:
+    """Listing was refused. Container properties need ``containers/read``, which the role grants
+    whatever its condition says; listing needs ``blobs/read``, which the condition limits. So
+    readable properties with listing refused means a role reaches the container but its
+    condition names another container. (A role on the container itself, without condition,
+    lists it fine.)"""
     try:
         client.get_container_properties()
     except AzureError:
-        return  # no role reaches the container at all: list_blobs already says so
+        return False  # no role reaches the container at all
+    role = target.setup["roleAssignment"]
     ladder.add(
         CheckId.ROLE_SCOPE,
         CheckStatus.FAIL,
-        "role_scope_wrong",
-        f"A role reaches the container '{target.container}' but does not allow listing it: "
-        "it is probably assigned on the container (or a blob) instead of the storage account, "
-        "or its condition names another container.",
-        f"Remove that role assignment and assign the role on the storage account "
-        f"'{target.account}' with the condition for '{target.container}'. " + _role_fix(target),
+        "condition_wrong_container",
+        f"A role reaches the container '{target.container}' but its condition does not allow "
+        "reading blobs in it: the condition names another container (or a mistyped name).",
+        f"Edit the role assignment on '{target.account}' (Access control (IAM) > Role "
+        "assignments > Storage Blob Data Reader > Condition > Edit) so it reads "
+        f"StringEquals '{target.container}', or delete it and run:\n{role['command']}",
         propagation=True,
     )
+    return True
 
 
 def _pick_blob(blobs: list[BlobProperties]) -> BlobProperties | None:
@@ -549,23 +651,72 @@ def _read_blob(
     )
 
 
-def _least_privilege(
-    ladder: _Ladder, target: _Target, storage: CustomerStorage, emulator: bool
-) -> None:
-    check = CheckId.LEAST_PRIVILEGE
+def _role_scope(ladder: _Ladder, target: _Target, storage: CustomerStorage) -> list[str] | None:
+    """Listing works; where is the role? Listing the account's containers needs the role on
+    the account. Returns the account's first containers, or None when they cannot be listed."""
+    check = CheckId.ROLE_SCOPE
     with storage.service_client(target.account, profile=RetryProfile.INTERACTIVE) as service:
         try:
             pages = service.list_containers(results_per_page=20).by_page()
             names: list[str] = [c.name for c in next(iter(pages), [])]
-            others = [n for n in names if n != target.container][:3]
-        except AzureError:
-            ladder.add(
-                check,
-                CheckStatus.SKIPPED,
-                "containers_not_listable",
-                "Could not list the account's containers to look for wider access.",
-            )
-            return
+        except AzureError as exc:
+            if classify_error(exc).fault is StorageFault.PERMISSION_DENIED:
+                ladder.add(
+                    check,
+                    CheckStatus.PASS,
+                    "role_on_container",
+                    f"The role is assigned on the container '{target.container}' itself, not "
+                    f"on the storage account '{target.account}': the platform can read this "
+                    "container only, as narrow as the recommended assignment.",
+                )
+            else:
+                ladder.add(
+                    check,
+                    CheckStatus.PASS,
+                    "role_scope_ok",
+                    "Listing works, so the role's scope covers the container.",
+                )
+            return None
+    ladder.add(
+        check,
+        CheckStatus.PASS,
+        "role_scope_ok",
+        f"The role is assigned on the storage account '{target.account}'.",
+    )
+    return names
+
+
+def _least_privilege(
+    ladder: _Ladder,
+    target: _Target,
+    storage: CustomerStorage,
+    emulator: bool,
+    names: list[str] | None = None,
+) -> None:
+    check = CheckId.LEAST_PRIVILEGE
+    scope = ladder.results.get(CheckId.ROLE_SCOPE)
+    if scope is not None and scope["code"] == "role_on_container":
+        ladder.add(
+            check,
+            CheckStatus.PASS,
+            "scope_is_container",
+            f"The role covers the container '{target.container}' only.",
+        )
+        return
+    with storage.service_client(target.account, profile=RetryProfile.INTERACTIVE) as service:
+        if names is None:
+            try:
+                pages = service.list_containers(results_per_page=20).by_page()
+                names = [c.name for c in next(iter(pages), [])]
+            except AzureError:
+                ladder.add(
+                    check,
+                    CheckStatus.SKIPPED,
+                    "containers_not_listable",
+                    "Could not list the account's containers to look for wider access.",
+                )
+                return
+        others = [n for n in names if n != target.container][:3]
         if not others:
             ladder.add(
                 check,
@@ -695,6 +846,7 @@ def run_checks(
             app_id=settings.platform_app_id,
             app_name=settings.platform_app_name,
             origin=settings.platform_origin,
+            authority=settings.platform_app_authority_host,
         ),
     )
     mode = settings.storage_mode.value
@@ -724,7 +876,8 @@ def run_checks(
     else:
         blobs = _listing_checks(ladder, target, storage)
         if blobs is not None:
-            _least_privilege(ladder, target, storage, storage.emulator)
+            names = None if storage.emulator else _role_scope(ladder, target, storage)
+            _least_privilege(ladder, target, storage, storage.emulator, names)
         else:
             blocker = ladder.blocker(CheckId.NETWORK_ACCESS, CheckId.LIST_BLOBS)
             for check in (CheckId.ROLE_SCOPE, CheckId.READ_BLOB, CheckId.LEAST_PRIVILEGE):
@@ -782,13 +935,6 @@ def _listing_checks(
                 CheckStatus.SKIPPED,
                 "role_not_used",
                 "Emulator mode uses the account key; there is no role assignment to check.",
-            )
-        else:
-            ladder.add(
-                CheckId.ROLE_SCOPE,
-                CheckStatus.PASS,
-                "role_scope_ok",
-                "Listing works, so the role's scope covers listing the container.",
             )
         _read_blob(ladder, target, client, blobs)
         return blobs

@@ -7,6 +7,8 @@ user-facing ``title``/``detail``; ``api/`` turns them into RFC 9457 problem+json
     ├── NotFoundError            404 <resource>_not_found
     ├── ConflictError            409 <reason>            (name taken, sync running, ...)
     ├── QuotaExceededError       409 quota_exceeded
+    ├── PayloadTooLargeError     413 payload_too_large   (request body over the limit)
+    ├── UnsupportedMediaTypeError 415 unsupported_media_type (body not application/json)
     ├── UpstreamError            424 <code>              (the customer's storage refused)
     ├── ServiceUnavailableError  503 <code>              (metadata store down; retryable)
     └── ConfigurationError       500 configuration_error (names the setting, never its value)
@@ -26,9 +28,11 @@ __all__ = [
     "DomainError",
     "FieldError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PlanRequiredError",
     "QuotaExceededError",
     "ServiceUnavailableError",
+    "UnsupportedMediaTypeError",
     "UpstreamError",
     "ValidationError",
 ]
@@ -102,6 +106,18 @@ class QuotaExceededError(DomainError):
     status = 409
     default_code = "quota_exceeded"
     title = "The monthly data-row quota is used up"
+
+
+class PayloadTooLargeError(DomainError):
+    status = 413
+    default_code = "payload_too_large"
+    title = "The request body is too large"
+
+
+class UnsupportedMediaTypeError(DomainError):
+    status = 415
+    default_code = "unsupported_media_type"
+    title = "The request body's media type is not supported"
 
 
 class UpstreamError(DomainError):

@@ -56,6 +56,8 @@ _CONNECTION_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _CONNECTION_ID = re.compile(rf"[a-z0-9]{{{CONNECTION_ID_LENGTH}}}")
 #: C0 and C1 control characters (also forbidden in table keys).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Lone UTF-16 surrogates: a JSON ``"\ud800"`` decodes to one, and no UTF-8 text can hold it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 MAX_CONNECTION_NAME = 100
 MAX_PREFIX = 1024
@@ -116,12 +118,20 @@ def check_dataset_id(value: object, field: str = "dataset") -> tuple[str, list[F
     return _check_pattern(field, value, _is_dataset, _DATASET_RULE)
 
 
+def _not_text(field: str) -> FieldError:
+    return FieldError(
+        field, "invalid_characters", "must be valid Unicode text (no lone surrogates)"
+    )
+
+
 def check_connection_name(value: object, field: str = "name") -> tuple[str, list[FieldError]]:
     """A label of 1-100 characters after trimming, without control characters."""
     missing = _required(field, value)
     if missing is not None:
         return "", [missing]
     assert isinstance(value, str)
+    if _SURROGATE.search(value):
+        return "", [_not_text(field)]
     name = unicodedata.normalize("NFC", value.strip())
     if len(name) > MAX_CONNECTION_NAME:
         return name, [
@@ -137,7 +147,7 @@ def check_connection_name(value: object, field: str = "name") -> tuple[str, list
 def connection_name_key(name: str) -> str:
     """Uniqueness key of a connection name within a dataset: case- and width-insensitive."""
     folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-    return hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def check_prefix(value: object, field: str = "prefix") -> tuple[str, list[FieldError]]:
@@ -147,6 +157,8 @@ def check_prefix(value: object, field: str = "prefix") -> tuple[str, list[FieldE
         return "", []
     if not isinstance(value, str):
         return "", [FieldError(field, "invalid_type", "must be a string")]
+    if _SURROGATE.search(value):
+        return "", [_not_text(field)]
     prefix = value.lstrip("/")
     if len(prefix) > MAX_PREFIX:
         return prefix, [FieldError(field, "too_long", f"must be at most {MAX_PREFIX} characters")]

@@ -14,7 +14,7 @@ from enum import Enum
 
 from shared.errors import ConfigurationError
 
-__all__ = ["EmulatorAccountKey", "Settings", "StorageMode"]
+__all__ = ["CredentialKind", "EmulatorAccountKey", "Settings", "StorageMode"]
 
 
 class StorageMode(str, Enum):
@@ -45,10 +45,106 @@ def _emulator_accounts(raw: str) -> tuple[EmulatorAccountKey, ...]:
     return tuple(accounts)
 
 
-def _tenant(raw: str) -> str:
-    value = raw.strip() or "organizations"
+#: Authorities MSAL cannot use for the client-credentials flow of a multi-tenant app.
+_NOT_A_TENANT = {"organizations", "common", "consumers"}
+
+
+def _tenant(raw: str, mode: StorageMode) -> str:
+    """The platform app's home tenant: a tenant id or verified domain (required in azure mode;
+    tokens are still requested in each customer's tenant)."""
+    value = raw.strip()
+    if not value:
+        if mode is StorageMode.AZURE:
+            raise ConfigurationError(
+                "PLATFORM_APP_TENANT_ID", "is required in azure mode (the app's home tenant id)"
+            )
+        return ""
+    if value.lower() in _NOT_A_TENANT:
+        raise ConfigurationError(
+            "PLATFORM_APP_TENANT_ID",
+            f"'{value}' is not a tenant; give the home tenant's id (client credentials need one)",
+        )
     if not re.match(r"^[A-Za-z0-9.-]{1,100}$", value):
         raise ConfigurationError("PLATFORM_APP_TENANT_ID", "must be a tenant id or domain")
+    return value
+
+
+class CredentialKind(str, Enum):
+    """How the platform app proves its identity to Microsoft Entra ID (Azure mode)."""
+
+    SECRET = "secret"  # noqa: S105 - a kind name
+    CERTIFICATE = "certificate"
+    #: Secretless: the function app's managed identity is a federated credential of the app
+    #: registration; its token is the app's client assertion.
+    MANAGED_IDENTITY = "managed_identity"
+
+
+def _credential_kind(env: Mapping[str, str], mode: StorageMode) -> CredentialKind | None:
+    given = {
+        CredentialKind.SECRET: bool(env.get("PLATFORM_APP_CLIENT_SECRET", "")),
+        CredentialKind.CERTIFICATE: bool(
+            env.get("PLATFORM_APP_CERTIFICATE_PATH", "").strip()
+            or env.get("PLATFORM_APP_CERTIFICATE", "").strip()
+        ),
+        CredentialKind.MANAGED_IDENTITY: bool(env.get("PLATFORM_APP_MANAGED_IDENTITY", "").strip()),
+    }
+    if (
+        env.get("PLATFORM_APP_CERTIFICATE_PATH", "").strip()
+        and env.get("PLATFORM_APP_CERTIFICATE", "").strip()
+    ):
+        raise ConfigurationError(
+            "PLATFORM_APP_CERTIFICATE", "set it or PLATFORM_APP_CERTIFICATE_PATH, not both"
+        )
+    chosen = [kind for kind, present in given.items() if present]
+    if len(chosen) > 1:
+        raise ConfigurationError(
+            "PLATFORM_APP_CLIENT_SECRET",
+            "set exactly one of PLATFORM_APP_CLIENT_SECRET, PLATFORM_APP_CERTIFICATE(_PATH) "
+            "and PLATFORM_APP_MANAGED_IDENTITY",
+        )
+    if not chosen:
+        if mode is StorageMode.AZURE:
+            raise ConfigurationError(
+                "PLATFORM_APP_CLIENT_SECRET",
+                "azure mode needs PLATFORM_APP_CLIENT_SECRET, PLATFORM_APP_CERTIFICATE(_PATH) "
+                "or PLATFORM_APP_MANAGED_IDENTITY",
+            )
+        return None
+    return chosen[0]
+
+
+def _managed_identity(raw: str) -> str:
+    value = raw.strip()
+    if value and value.lower() != "system" and not _GUID.match(value):
+        raise ConfigurationError(
+            "PLATFORM_APP_MANAGED_IDENTITY",
+            "must be 'system' or the client id of a user-assigned managed identity",
+        )
+    return value.lower()
+
+
+def _authority(raw: str) -> str:
+    value = raw.strip().rstrip("/") or "https://login.microsoftonline.com"
+    if "://" not in value:
+        value = "https://" + value
+    if not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?$", value):
+        raise ConfigurationError(
+            "PLATFORM_APP_AUTHORITY_HOST", "must be an https host, e.g. login.microsoftonline.com"
+        )
+    return value
+
+
+def _blob_endpoint(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and (
+        value.count("{account}") != 1
+        or not re.match(r"^https://[A-Za-z0-9.{}-]+(:\d+)?(/[A-Za-z0-9{}._-]*)*$", value)
+    ):
+        raise ConfigurationError(
+            "STORAGE_BLOB_ENDPOINT",
+            "must be an https URL template holding {account} once, "
+            "e.g. https://{account}.blob.core.windows.net",
+        )
     return value
 
 
@@ -152,6 +248,8 @@ class Settings:
     platform_app_id: str
     platform_app_name: str
     platform_app_secret: str = field(repr=False)
+    #: Certificate credential: a PEM/PFX file, or its content (PEM text or base64 PFX, e.g. a
+    #: Key Vault reference), with an optional password.
     platform_app_certificate_path: str
     platform_origin: str
     data_rows_per_image: int
@@ -166,9 +264,22 @@ class Settings:
     #: Honour the standard proxy variables for calls to customers' storage. Off when none is set,
     #: which also spares aiohttp a proxy and ``.netrc`` lookup on every request.
     use_env_proxies: bool = False
-    #: The platform app's home tenant (Azure mode). Tokens are always requested for the
-    #: customer's tenant discovered from the storage bearer challenge; this is only the default.
-    platform_app_tenant_id: str = "organizations"
+    #: The platform app's home tenant (required in Azure mode). Tokens are always requested in
+    #: the customer's tenant discovered from the storage bearer challenge.
+    platform_app_tenant_id: str = ""
+    platform_app_certificate: str = field(default="", repr=False)
+    platform_app_certificate_password: str = field(default="", repr=False)
+    #: Secretless mode: ``system`` or a user-assigned identity's client id.
+    platform_app_managed_identity: str = ""
+    #: Which of the above the app uses (None in emulator mode when none is set).
+    platform_app_credential: CredentialKind | None = None
+    #: Microsoft Entra ID authority host (another cloud, or a local test authority).
+    platform_app_authority_host: str = "https://login.microsoftonline.com"
+    #: Blob endpoint template in Azure mode (``{account}`` once); empty: from the suffix.
+    storage_blob_endpoint: str = ""
+    #: PEM bundle of CA certificates trusted (instead of the system's) for calls to Entra ID
+    #: and customers' storage; empty: the system's trust store.
+    tls_ca_bundle: str = ""
     #: Seconds a preview may spend listing before it answers "at least N" (the HTTP limit is 230).
     preview_time_budget_seconds: int = 60
     #: ``managedidentity`` (the app's identity) or empty (``DefaultAzureCredential``).
@@ -239,7 +350,16 @@ class Settings:
             sync_pages_per_execution=_int(env, "SYNC_PAGES_PER_EXECUTION", 2, 1, 50),
             sync_batches_in_flight=_int(env, "SYNC_BATCHES_IN_FLIGHT", 4, 1, 64),
             preview_max_blobs=_int(env, "PREVIEW_MAX_BLOBS", 50_000, 100, 10**7),
-            platform_app_tenant_id=_tenant(env.get("PLATFORM_APP_TENANT_ID", "")),
+            platform_app_tenant_id=_tenant(env.get("PLATFORM_APP_TENANT_ID", ""), mode),
+            platform_app_certificate=env.get("PLATFORM_APP_CERTIFICATE", "").strip(),
+            platform_app_certificate_password=env.get("PLATFORM_APP_CERTIFICATE_PASSWORD", ""),
+            platform_app_managed_identity=_managed_identity(
+                env.get("PLATFORM_APP_MANAGED_IDENTITY", "")
+            ),
+            platform_app_credential=_credential_kind(env, mode),
+            platform_app_authority_host=_authority(env.get("PLATFORM_APP_AUTHORITY_HOST", "")),
+            storage_blob_endpoint=_blob_endpoint(env.get("STORAGE_BLOB_ENDPOINT", "")),
+            tls_ca_bundle=env.get("TLS_CA_BUNDLE", "").strip(),
             preview_time_budget_seconds=_int(env, "PREVIEW_TIME_BUDGET_SECONDS", 60, 1, 200),
             autosync_min_interval_seconds=_int(
                 env, "AUTOSYNC_MIN_INTERVAL_SECONDS", 3600, 1, 86400

@@ -104,6 +104,9 @@ class Wiring:
         }
 
     def close(self) -> None:
+        """Close the customer credentials (per tenant) and the metadata store's clients."""
+        if "_storage" in self.__dict__:
+            self._storage.close()
         self.store.close()
 
 

@@ -14,10 +14,13 @@ from shared.errors import ConflictError, FieldError, NotFoundError, ValidationEr
 
 
 def request(
-    body: bytes = b"", url: str = "http://localhost/api/things/1?code=SECRETKEY"
+    body: bytes = b"",
+    url: str = "http://localhost/api/things/1?code=SECRETKEY",
+    content_type: str | None = "application/json",
 ) -> func.HttpRequest:
+    headers = {"Content-Type": content_type} if content_type else {}
     return func.HttpRequest(
-        method="POST", url=url, headers={}, params={}, route_params={}, body=body
+        method="POST", url=url, headers=headers, params={}, route_params={}, body=body
     )
 
 
@@ -123,3 +126,10 @@ def test_read_json_rejects_bad_bodies() -> None:
         with pytest.raises(ValidationError) as info:
             read_json(request(bad))
         assert info.value.errors[0].field == "body"
+
+
+def test_links_survive_a_host_no_url_can_hold() -> None:
+    from api.params import api_base
+
+    assert api_base(request(url="http://[bad-host/api/x")) == "/api"
+    assert api_base(request(url="https://app.example/api/x")) == "https://app.example/api"

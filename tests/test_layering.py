@@ -95,18 +95,33 @@ DEPLOYED = ("function_app.py", "shared", "api", "activities", "orchestrators")
 
 
 def _owners() -> dict[str, str]:
-    """Importable package ("azure.storage", "av") → the distribution that installs it."""
+    """Importable package ("azure.storage.blob", "av") → the distribution that installs it: the
+    one shipping the package's ``__init__.py`` (namespaces such as ``azure``, ``azure.monitor``
+    and ``opentelemetry`` are shared by many distributions and owned by none)."""
     from importlib.metadata import distributions
 
     owners: dict[str, str] = {}
     for dist in distributions():
         for file in dist.files or ():
             parts = file.parts
-            if len(parts) > 1 and parts[0] == "azure":  # a namespace shared by many
-                owners.setdefault(f"azure.{parts[1]}", dist.metadata["Name"].lower())
-            elif parts and not parts[0].endswith((".dist-info", ".data")):
+            if not parts or parts[0].endswith((".dist-info", ".data")):
+                continue
+            if parts[-1] == "__init__.py" and len(parts) > 1:
+                owners.setdefault(".".join(parts[:-1]), dist.metadata["Name"].lower())
+            elif len(parts) == 1 and parts[0].endswith(".py"):
                 owners.setdefault(parts[0].removesuffix(".py"), dist.metadata["Name"].lower())
     return owners
+
+
+def _owner(module: str, owners: dict[str, str]) -> str | None:
+    """The distribution of ``module``'s innermost owned package; None for a bare namespace."""
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in owners:
+            return owners[".".join(parts[:end])]
+    if any(key.startswith(module + ".") for key in owners):
+        return None
+    return parts[0]
 
 
 def _deployed_third_party_distributions() -> set[str]:
@@ -123,8 +138,9 @@ def _deployed_third_party_distributions() -> set[str]:
                 continue
             if parts[0] in ("__future__", "_typeshed"):
                 continue
-            key = ".".join(parts[:2]) if parts[0] == "azure" else parts[0]
-            found.add(owners.get(key, key))
+            owner = _owner(module, owners)
+            if owner is not None:
+                found.add(owner)
     return found
 
 
@@ -143,3 +159,31 @@ def test_runtime_requirements_are_exactly_what_the_deployed_app_imports() -> Non
     # azure-core comes with every Azure SDK client; it is not pinned on its own.
     assert imported - required - {"azure-core"} == set(), "imported but not deployed"
     assert required - imported - RUNTIME_ONLY == set(), "deployed but never imported"
+
+
+#: Every top-level package of the service and of the repository's dev tooling.
+SERVICE_PACKAGES = (
+    "shared",
+    "api",
+    "activities",
+    "orchestrators",
+    "function_app",
+    "devhost",
+    "devtools",
+    "mediagen",
+    "bench",
+    "tests",
+)
+
+
+def test_the_cli_imports_nothing_from_the_service() -> None:
+    """``blobsync_cli`` is its own distribution: it must run where only it is installed."""
+    assert python_files("blobsync_cli"), "blobsync_cli/ holds the CLI"
+    assert violations("blobsync_cli", SERVICE_PACKAGES) == []
+
+
+def test_the_cli_checker_sees_a_service_import(tmp_path: Path) -> None:
+    sample = tmp_path / "bad.py"
+    sample.write_text("from shared.sync.views import asset_id\nimport devhost.testing\n")
+    found = imported_modules(sample)
+    assert any(m == f or m.startswith(f + ".") for m in found for f in SERVICE_PACKAGES)

@@ -70,6 +70,11 @@ def test_azure_mode_needs_the_platform_app() -> None:
         Settings.from_env(env)
     assert info.value.setting == "PLATFORM_APP_CLIENT_ID"
     app = "1B4E28BA-2FA1-11D2-883F-0016D3CCA427"
+    env = {
+        **env,
+        "PLATFORM_APP_TENANT_ID": "contoso.onmicrosoft.com",
+        "PLATFORM_APP_CLIENT_SECRET": "s",
+    }
     assert Settings.from_env({**env, "PLATFORM_APP_CLIENT_ID": app}).platform_app_id == app.lower()
 
 

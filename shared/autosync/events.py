@@ -43,7 +43,7 @@ from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
 from shared.autosync.store import AutosyncRepository, hash_key
-from shared.errors import DomainError, FieldError, ValidationError
+from shared.errors import DomainError, FieldError, PayloadTooLargeError, ValidationError
 from shared.reasons import Reason
 from shared.store import Connection, ConnectionRepository
 from shared.store.assets import AssetStatus
@@ -68,6 +68,8 @@ CREATED = "Microsoft.Storage.BlobCreated"
 DELETED = "Microsoft.Storage.BlobDeleted"
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 KEY_HEADER = "X-Blobsync-Event-Key"
+#: Event Grid batches are at most 1 MB (preferred batch size ≤ 1024 KB); leave headroom.
+MAX_DELIVERY_BYTES = 4 * 1024 * 1024
 _SUBJECT_PREFIX = "/blobServices/default/containers/"
 
 
@@ -119,6 +121,8 @@ def _event(item: Any, cloud: bool) -> BlobEvent:
 
 def parse_deliveries(body: bytes, content_type: str) -> EventBatch:
     """Event Grid schema (a JSON array), a CloudEvent, or a CloudEvents batch."""
+    if len(body) > MAX_DELIVERY_BYTES:
+        raise PayloadTooLargeError(f"a delivery may be at most {MAX_DELIVERY_BYTES} bytes")
     try:
         value = json.loads(body or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -2,9 +2,11 @@
 
 Two modes (``Settings.storage_mode``):
 
-- ``AZURE``: the platform's multi-tenant app (client secret or certificate) with
-  ``additionally_allowed_tenants=["*"]``; the customer's tenant is discovered from the storage
-  bearer challenge and pinned per account. Endpoint: ``https://{account}.blob.{suffix}``.
+- ``AZURE``: the platform's multi-tenant app (client secret, certificate, or secretless through
+  the function app's managed identity), one credential per customer tenant; the customer's
+  tenant is discovered from the storage bearer challenge and pinned per account. Endpoint:
+  ``https://{account}.blob.{suffix}`` (or the ``STORAGE_BLOB_ENDPOINT`` template); authority
+  and trusted CAs from settings, so the same code runs against a local identity stack.
 - ``EMULATOR``: Azurite accounts and keys from ``EMULATOR_ACCOUNTS``; endpoint
   ``{EMULATOR_BLOB_ENDPOINT}/{account}``. An account that is not configured behaves like a
   missing Azure account: every request fails as if its host name did not resolve.
@@ -16,6 +18,7 @@ Public surface::
     async with storage.async_container_client(account, container) as cc: ...   # aio
     storage.probe_account(account)       # exists? tenant? (anonymous request)
     storage.preflight(account, container, blob, origin=...)   # CORS, as a browser does it
+    storage.close()                      # closes the per-tenant credentials
     classify_error(exc)                  # StorageFailure(fault=StorageFault.X, status, code)
 
 Retries: ``RetryProfile.BACKGROUND`` (1 s doubling, 5 retries) for sync runs,
@@ -29,6 +32,7 @@ from shared.customer_storage._access import AccountProbe, CustomerStorage, Prefl
 from shared.customer_storage._credentials import (
     STORAGE_SCOPE,
     AsyncTenantPinnedCredential,
+    PlatformIdentity,
     TenantPinnedCredential,
     tenant_from_challenge,
 )
@@ -59,6 +63,7 @@ __all__ = [
     "AsyncPolicyTransport",
     "AsyncTenantPinnedCredential",
     "CustomerStorage",
+    "PlatformIdentity",
     "Policy",
     "PolicyTransport",
     "PreflightResult",

@@ -34,9 +34,9 @@ from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 from shared.customer_storage._credentials import (
     STORAGE_SCOPE,
     AsyncTenantPinnedCredential,
+    PlatformIdentity,
     TenantPinnedCredential,
     TenantSource,
-    platform_credential,
     tenant_from_challenge,
 )
 from shared.customer_storage._errors import (
@@ -107,7 +107,9 @@ class CustomerStorage:
     ``transport`` / ``async_transport`` replace the HTTP transport (fault injection in tests);
     ``per_call_policies`` / ``async_per_call_policies`` run on every attempt right before it.
     The factories take the same keywords to override them per client. A transport passed in is
-    shared and never closed by the clients built on it.
+    shared and never closed by the clients built on it. ``credential`` replaces the platform
+    app's per-tenant credentials with one asked for ``tenant_id=`` (not closed here).
+    ``close()`` closes the per-tenant credentials.
     """
 
     def __init__(
@@ -126,7 +128,7 @@ class CustomerStorage:
         self._async_transport = async_transport
         self._policies = tuple(per_call_policies)
         self._async_policies = tuple(async_per_call_policies)
-        self._credential = credential
+        self._identity = PlatformIdentity(settings, credential)
         self._profile = profile
         self._lock = threading.Lock()
         self._tenants: dict[str, tuple[str, float]] = {}
@@ -141,6 +143,8 @@ class CustomerStorage:
         require_storage_account(account)
         if self.emulator:
             return f"{self._settings.emulator_blob_endpoint}/{account}"
+        if self._settings.storage_blob_endpoint:
+            return self._settings.storage_blob_endpoint.replace("{account}", account)
         return f"https://{account}.blob.{self._settings.storage_endpoint_suffix}"
 
     def knows_account(self, account: str) -> bool:
@@ -153,11 +157,20 @@ class CustomerStorage:
         return f"{url}/{quote(blob, safe='/')}" if blob else url
 
     # -- credentials ---------------------------------------------------------------------------
-    def platform_credential(self) -> TokenCredential:
-        with self._lock:
-            if self._credential is None:
-                self._credential = platform_credential(self._settings)
-            return self._credential
+    @property
+    def identity(self) -> PlatformIdentity:
+        """The platform app's credentials, one per customer tenant."""
+        return self._identity
+
+    def close(self) -> None:
+        """Close the credentials built so far (clients close their own transports)."""
+        self._identity.close()
+
+    def __enter__(self) -> CustomerStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _key_credential(self, account: str) -> AzureNamedKeyCredential | None:
         key = self._settings.emulator_key(account)
@@ -182,9 +195,7 @@ class CustomerStorage:
     def request_token(self, tenant_id: str) -> datetime:
         """Get a storage token in ``tenant_id`` (Azure mode) and return its expiry; the token
         itself never leaves this object. Raises ``TokenRequestError``."""
-        token = TenantPinnedCredential(self.platform_credential(), tenant_id).get_token(
-            STORAGE_SCOPE
-        )
+        token = TenantPinnedCredential(self._identity, tenant_id).get_token(STORAGE_SCOPE)
         return datetime.fromtimestamp(token.expires_on, UTC)
 
     # -- transports and clients ----------------------------------------------------------------
@@ -203,18 +214,21 @@ class CustomerStorage:
         if not self.knows_account(account):
             return missing(), True
         if chosen is None:
-            fresh = default(use_env_settings=self._settings.use_env_proxies, **timeouts(profile))
+            options: dict[str, Any] = dict(timeouts(profile))
+            if self._settings.tls_ca_bundle and not self.emulator:
+                options["connection_verify"] = self._settings.tls_ca_bundle
+            fresh = default(use_env_settings=self._settings.use_env_proxies, **options)
             return fresh, True
         return chosen, False
 
     def _client_credential(
-        self, account: str, pinned: Callable[[TokenCredential, TenantSource], Any]
+        self, account: str, pinned: Callable[[PlatformIdentity, TenantSource], Any]
     ) -> Any:
         """The account's key (emulator mode), else the platform credential pinned to the
         account's tenant (``pinned`` is the sync or async flavour)."""
         if self.emulator:
             return self._key_credential(account)
-        return pinned(self.platform_credential(), lambda: self.tenant_of(account))
+        return pinned(self._identity, lambda: self.tenant_of(account))
 
     def _sync_transport(
         self,

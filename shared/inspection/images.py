@@ -15,7 +15,8 @@ way Pillow reports them (``Image.size``, ``getexif().get(0x0112)``), reading onl
 * BMP, GIF — fixed headers; they carry no EXIF.
 
 Structure checks that need no extra request are applied (RIFF/BMP sizes, TIFF strip extents when
-the offsets are at hand, PNG IHDR CRC). Truncation inside JPEG or PNG pixel data is not detected:
+the offsets are at hand, PNG IHDR CRC, a PNG chunk up to the first IDAT running past the blob's
+listed size). Truncation inside JPEG pixel data, or after the first IDAT of a PNG, is not detected:
 that would need the whole file.
 """
 
@@ -235,10 +236,10 @@ async def _png(src: CachingReader) -> ImageFacts:
         if len(head) < 8:
             raise Corrupt(f"png ends at byte {pos} before the image data")
         length, kind = struct.unpack(">I4s", head)
-        if kind == b"IDAT":
-            return ImageFacts(width, height, orientation)
         if length > 0x7FFFFFFF or pos + 12 + length > size:
             raise Corrupt(f"png chunk {kind!r} at byte {pos} runs past the end")
+        if kind == b"IDAT":  # its declared length fits the blob; the pixels are not read
+            return ImageFacts(width, height, orientation)
         if kind == b"IEND":
             raise Corrupt("png has no image data")
         if kind == b"eXIf":

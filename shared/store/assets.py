@@ -134,7 +134,11 @@ def _decode_token(token: str | None) -> Any:
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
         raise ValueError("continuationToken is not valid") from None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+    if (  # exactly the table's resume point: anything else would silently restart at page 1
+        not isinstance(value, dict)
+        or set(value) != {"PartitionKey", "RowKey"}
+        or not all(isinstance(v, str) and v for v in value.values())
+    ):
         raise ValueError("continuationToken is not valid")
     return value
 

@@ -8,7 +8,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -121,3 +123,16 @@ def validate_response(
         raise ContractError(
             f"{method} {template} {status} breaks the contract:\n" + "\n".join(lines)
         )
+
+
+def check_response(response: httpx.Response) -> None:
+    """An httpx response hook: every answer the tests receive must match the contract
+    (``BlobSyncClient(..., event_hooks={"response": [check_response]})``)."""
+    response.read()
+    validate_response(
+        response.request.method,
+        urlsplit(response.request.url.raw_path.decode("ascii")).path,
+        response.status_code,
+        response.headers.get("content-type"),
+        response.content,
+    )

@@ -59,8 +59,8 @@ def test_create_returns_the_connection_and_its_setup(client: ApiClient, paid_org
     assert "StringEquals 'media-2024'" in role["condition"]
     assert role["conditionVersion"] == "2.0"
     args = shlex.split(role["command"])
-    assert args[args.index("--assignee") + 1] == APP_ID
-    assert args[args.index("--scope") + 1].endswith("/storageAccounts/contosomedia")
+    assert args[args.index("--assignee-object-id") + 1] == "$assignee"
+    assert args[args.index("--scope") + 1] == "$scope"
     assert setup["cors"]["allowedOrigins"] == [ORIGIN]
     assert f"--origins {ORIGIN}" in setup["cors"]["command"]
 
@@ -122,7 +122,11 @@ def test_each_field_rule(
 
 
 def test_a_body_that_is_not_an_object_is_refused(client: ApiClient, paid_org: str) -> None:
-    response = client.post(f"/api/orgs/{paid_org}/connections", body=b"[1, 2]")
+    response = client.post(
+        f"/api/orgs/{paid_org}/connections",
+        body=b"[1, 2]",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status == 400
     assert response.json["errors"][0]["field"] == "body"
 

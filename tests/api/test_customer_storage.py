@@ -34,6 +34,15 @@ from tests.api.faults import (
     list_blobs_in,
 )
 
+#: The platform's home tenant in these tests (tokens still go to each customer's tenant).
+HOME = "f0e1d2c3-0000-4000-8000-00000000a11e"
+AZURE_ENV = {
+    **SAMPLE,
+    "CUSTOMER_STORAGE_MODE": "azure",
+    "PLATFORM_APP_TENANT_ID": HOME,
+    "PLATFORM_APP_CLIENT_SECRET": "x",
+}
+
 
 @pytest.fixture
 def emulator_settings(
@@ -43,7 +52,7 @@ def emulator_settings(
 
 
 def test_endpoints_are_built_from_validated_names_only(emulator_settings: Settings) -> None:
-    azure = CustomerStorage(Settings.from_env({**SAMPLE, "CUSTOMER_STORAGE_MODE": "azure"}))
+    azure = CustomerStorage(Settings.from_env(AZURE_ENV))
     assert azure.account_url("contosomedia") == "https://contosomedia.blob.core.windows.net"
     local = CustomerStorage(emulator_settings)
     assert (
@@ -212,9 +221,7 @@ def test_async_credential_asks_the_tenant_discovered_from_the_challenge() -> Non
             },
         ),
     )
-    settings = Settings.from_env(
-        {**SAMPLE, "CUSTOMER_STORAGE_MODE": "azure", "PLATFORM_APP_CLIENT_SECRET": "x"}
-    )
+    settings = Settings.from_env(AZURE_ENV)
     from azure.identity import ClientSecretCredential
 
     inner = ClientSecretCredential(
@@ -225,7 +232,9 @@ def test_async_credential_asks_the_tenant_discovered_from_the_challenge() -> Non
         transport=transport,
     )
     storage = CustomerStorage(settings, transport=transport, credential=inner)
-    credential = AsyncTenantPinnedCredential(inner, lambda: storage.tenant_of("contosomedia"))
+    credential = AsyncTenantPinnedCredential(
+        storage.identity, lambda: storage.tenant_of("contosomedia")
+    )
 
     async def main() -> str:
         first = await credential.get_token(STORAGE_SCOPE)

@@ -201,7 +201,8 @@ def test_cors_rule_absent_or_for_another_origin(
         cors = checks(report)["cors"]
         assert (cors["status"], cors["code"]) == ("warn", "cors_missing")
         assert "Video previews will not play" in cors["message"]
-        assert f"az storage cors add --services b --methods GET --origins {ORIGIN}" in cors["fix"]
+        assert "az storage account blob-service-properties cors-rule add" in cors["fix"]
+        assert f"--origins {ORIGIN} --methods GET HEAD" in cors["fix"]
         assert report["outcome"] != "fail"  # CORS is a warning, never a failure
 
 
@@ -253,7 +254,7 @@ def test_permission_mismatch_is_retryable_while_the_role_propagates(
     assert later["retryable"] is False and "retry-after" not in headers
 
 
-def test_role_on_the_container_instead_of_the_account(
+def test_properties_readable_but_listing_refused_means_a_condition_on_another_container(
     client: ApiClient, paid_org: str, make_container: MakeContainer, new_connection: NewConnection
 ) -> None:
     container = make_container({"a.jpg": JPEG})
@@ -263,10 +264,10 @@ def test_role_on_the_container_instead_of_the_account(
     inject(policy)
     report, _ = run_test(client, paid_org, new_connection(container)["id"])
     scope = checks(report)["role_scope"]
-    assert (scope["status"], scope["code"]) == ("fail", "role_scope_wrong")
-    assert "instead of the storage account" in scope["message"]
-    assert "on the storage account 'contosomedia'" in scope["fix"]
-    assert verdicts(report)["list_blobs"] == ("fail", "role_missing_or_propagating")
+    assert (scope["status"], scope["code"]) == ("fail", "condition_wrong_container")
+    assert "condition names another container" in scope["message"]
+    assert f"StringEquals '{container}'" in scope["fix"]
+    assert verdicts(report)["list_blobs"] == ("fail", "listing_denied_by_condition")
 
 
 def test_firewall_refusal(
@@ -448,6 +449,7 @@ def scripted_azure(container: str, *, token_error: str | None = None) -> Scripte
 def azure_mode(api_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     api_env.setenv("CUSTOMER_STORAGE_MODE", "azure")
     api_env.setenv("PLATFORM_APP_CLIENT_SECRET", "not-a-real-secret")
+    api_env.setenv("PLATFORM_APP_TENANT_ID", "f0e1d2c3-0000-4000-8000-00000000a11e")
     wiring.reset()
     return api_env
 

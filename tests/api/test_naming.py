@@ -90,3 +90,12 @@ def test_invalid_org_ids_raise_a_validation_error(org: str) -> None:
     with pytest.raises(ValidationError) as info:
         require_org_id(org)
     assert info.value.errors[0].field == "org"
+
+
+@pytest.mark.parametrize("text", ["\ud800", "cats\udfff", "\ud83d\ude00 ok \udc00"])
+def test_lone_surrogates_are_refused_not_crashed_on(text: str) -> None:
+    _, name_errors = check_connection_name(text)
+    _, prefix_errors = check_prefix(text)
+    assert [(e.field, e.code) for e in name_errors] == [("name", "invalid_characters")]
+    assert [(e.field, e.code) for e in prefix_errors] == [("prefix", "invalid_characters")]
+    assert len(connection_name_key(text)) == 32  # the key rule never raises either

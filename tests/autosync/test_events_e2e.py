@@ -223,7 +223,7 @@ def test_bad_deliveries_are_4xx_problems(service: Service, unique_name: str) -> 
         assert r.status_code == 400, (body, r.text)
         assert r.json()["code"] == "validation_failed"
     # Events disabled: the key no longer works.
-    r = service.api.http.delete(f"/api/orgs/{org}/connections/{conn}/events")
+    r = service.api.http.request("DELETE", f"/api/orgs/{org}/connections/{conn}/events")
     assert r.status_code == 204
     change = BlobChange("created", "a.jpg", "0x1", "01")
     r = post_events(

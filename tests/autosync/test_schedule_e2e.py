@@ -37,7 +37,9 @@ def wait_until(what: str, check: Any, timeout: float = 90) -> Any:
 
 
 def put_schedule(service: Service, org: str, conn: str, body: dict[str, Any]) -> Any:
-    return service.api.http.put(f"/api/orgs/{org}/connections/{conn}/schedule", json=body)
+    return service.api.http.request(
+        "PUT", f"/api/orgs/{org}/connections/{conn}/schedule", json=body
+    )
 
 
 def stop_and_settle(service: Service, org: str, conn: str) -> None:

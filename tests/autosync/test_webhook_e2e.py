@@ -43,10 +43,10 @@ def test_one_signed_summary_per_run_retried_after_a_500(
     base = f"/api/orgs/{org}/connections/{conn}"
 
     for bad in ("http://example.com/hook", "https://user:pw@example.com/hook", "ftp://x/y", 7):
-        r = api.http.put(base + "/webhook", json={"url": bad})
+        r = api.http.request("PUT", base + "/webhook", json={"url": bad})
         assert r.status_code == 400, r.text
         assert r.json()["errors"][0]["field"] == "url"
-    r = api.http.put(base + "/webhook", json={"url": receiver.url})
+    r = api.http.request("PUT", base + "/webhook", json={"url": receiver.url})
     assert r.status_code == 200, r.text
     secret = r.json()["secret"]
     shown = api.http.get(base + "/autosync")
@@ -87,7 +87,7 @@ def test_one_signed_summary_per_run_retried_after_a_500(
     assert json.loads(receiver.received[2].body)["runId"] == again["runId"]
     assert secret not in service.host.log_text()
 
-    assert api.http.delete(base + "/webhook").status_code == 204
+    assert api.http.request("DELETE", base + "/webhook").status_code == 204
     api.sync(org, conn)
     time.sleep(2)
     assert len(receiver.received) == 3
@@ -103,7 +103,7 @@ def test_a_cancelled_run_sends_its_summary_too(
     api.put_org(org)
     conn = api.connect(org, account=service.account, container=container.container_name)
     base = f"/api/orgs/{org}/connections/{conn}"
-    secret = api.http.put(base + "/webhook", json={"url": receiver.url}).json()["secret"]
+    secret = api.http.request("PUT", base + "/webhook", json={"url": receiver.url}).json()["secret"]
     service.proxy.slow_container, service.proxy.slow_seconds = container.container_name, 6.0
     try:
         run = api.start_sync(org, conn).json()["runId"]

@@ -16,7 +16,7 @@ from azure.storage.blob import ContainerClient
 from click.testing import CliRunner, Result
 
 from blobsync_cli.cli import cli
-from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount
+from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, emulator_app_settings
 from devhost.testing import DevHostProcess
 
 #: Wide enough that rich tables do not wrap the names and reasons the tests look for.
@@ -43,17 +43,14 @@ def service(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     """The project's app under the dev host, keys enforced as in Azure."""
-    env = {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": platform_account.connection_string,
-        "METADATA_STORAGE_CONNECTION": platform_account.connection_string,
-        "CUSTOMER_STORAGE_MODE": "emulator",
-        "EMULATOR_BLOB_ENDPOINT": f"http://127.0.0.1:{azurite.blob_port}",
-        "EMULATOR_ACCOUNTS": f"{customer_account.name}:{customer_account.key}",
-        "PLATFORM_APP_CLIENT_ID": "0a1b2c3d-1111-4222-8333-944455556666",
-        "SYNC_PAGE_SIZE": "40",
-        "SYNC_BATCH_SIZE": "15",
-    }
+    env = emulator_app_settings(
+        platform_account,
+        [customer_account],
+        blob_endpoint=f"http://127.0.0.1:{azurite.blob_port}",
+        PLATFORM_APP_CLIENT_ID="0a1b2c3d-1111-4222-8333-944455556666",
+        SYNC_PAGE_SIZE="40",
+        SYNC_BATCH_SIZE="15",
+    )
     host = DevHostProcess(
         PROJECT_ROOT, env=env, require_keys=True, workspace=tmp_path_factory.mktemp("cli-devhost")
     )

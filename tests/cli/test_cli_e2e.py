@@ -22,9 +22,9 @@ from azure.storage.blob import ContainerClient
 from click.testing import Result
 
 from blobsync_cli.client import BlobSyncClient
-from blobsync_cli.demo import PLANTED, build_corpus
 from blobsync_cli.render import CSV_COLUMNS
 from devhost.azurite import EmulatorAccount
+from devtools.demo import PLANTED, build_corpus
 from tests.cli.conftest import Invoke, Service
 
 
@@ -268,3 +268,27 @@ def test_status_of_an_unknown_run_exits_1(
     result = blobsync("status", org, conn, "20990101T000000Z-dead")
     assert result.exit_code == 1
     assert "Error 404" in result.stderr and "(run_not_found)" in result.stderr
+
+
+def test_url_finds_the_blob_in_the_asset_list_and_prints_its_read_url(
+    blobsync: Invoke, service: Service, synced: tuple[str, str, dict[str, Any]]
+) -> None:
+    org, conn, _ = synced
+    name = PLANTED[0].name
+    listed = api_get(service, f"/api/orgs/{org}/connections/{conn}/assets", pageSize="1000")
+    asset = next(a for a in listed["items"] if a["name"] == name)
+
+    result = ok(blobsync("url", org, conn, name), service)
+
+    link = result.stdout.strip()
+    assert link.split("?", 1)[0].endswith("/" + name)
+    # The same blob the API's own id names, readable with the printed link alone.
+    by_id = api_get(service, f"/api/orgs/{org}/connections/{conn}/assets/{asset['id']}/url")
+    assert link.split("?", 1)[0] == by_id["url"].split("?", 1)[0]
+    assert httpx.get(link).status_code == 200
+    assert "expires" in result.stderr
+
+    missing = blobsync("url", org, conn, "no/such/blob.jpg")
+    assert missing.exit_code == 1
+    assert "Error 404" in missing.stderr and "(asset_not_found)" in missing.stderr
+    assert "no/such/blob.jpg" in missing.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import stat
 from pathlib import Path
@@ -43,7 +44,6 @@ def test_host_json_settings_are_read(tmp_path: Path) -> None:
     [
         ({"extensions": {}}, "version"),
         ({"version": "2.0", "extensions": {"durableTask": {"hubName": "no-dashes"}}}, "hub"),
-        ({"version": "2.0", "extensions": {"durableTask": {"hubName": "%MISSING%"}}}, "MISSING"),
         (
             {
                 "version": "2.0",
@@ -56,6 +56,49 @@ def test_host_json_settings_are_read(tmp_path: Path) -> None:
 def test_host_json_mistakes_are_refused(tmp_path: Path, host_json: object, message: str) -> None:
     write_json(tmp_path / "host.json", host_json)
     with pytest.raises(ConfigError, match=message):
+        HostConfig.load(tmp_path, {})
+
+
+def test_hub_name_setting_resolves_and_falls_back_when_unset(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_json(
+        tmp_path / "host.json",
+        {"version": "2.0", "extensions": {"durableTask": {"hubName": "%TASK_HUB_NAME%"}}},
+    )
+    assert HostConfig.load(tmp_path, {"TASK_HUB_NAME": "StagingHub2"}).hub_name == "StagingHub2"
+    with caplog.at_level("WARNING", logger="devhost"):
+        assert HostConfig.load(tmp_path, {}).hub_name == "BlobSyncHub"
+        assert HostConfig.load(tmp_path, {"TASK_HUB_NAME": " "}).hub_name == "BlobSyncHub"
+    assert "TASK_HUB_NAME" in caplog.text and "in Azure" in caplog.text
+    with pytest.raises(ConfigError, match="hub"):
+        HostConfig.load(tmp_path, {"TASK_HUB_NAME": "not-valid"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, dt.timedelta(minutes=30)),
+        ("00:10:00", dt.timedelta(minutes=10)),
+        ("00:00:01.5", dt.timedelta(seconds=1.5)),
+        ("1.02:00:00", dt.timedelta(days=1, hours=2)),
+        ("-1", None),
+    ],
+)
+def test_function_timeout_is_a_timespan(
+    tmp_path: Path, text: str | None, expected: dt.timedelta | None
+) -> None:
+    data: dict[str, object] = {"version": "2.0"}
+    if text is not None:
+        data["functionTimeout"] = text
+    write_json(tmp_path / "host.json", data)
+    assert HostConfig.load(tmp_path, {}).function_timeout == expected
+
+
+@pytest.mark.parametrize("text", ["10 minutes", "00:61:00", "00:00:00", ""])
+def test_function_timeout_mistakes_are_refused(tmp_path: Path, text: str) -> None:
+    write_json(tmp_path / "host.json", {"version": "2.0", "functionTimeout": text})
+    with pytest.raises(ConfigError, match="functionTimeout"):
         HostConfig.load(tmp_path, {})
 
 

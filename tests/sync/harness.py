@@ -1,5 +1,5 @@
-"""End-to-end harness: the real app under the dev host, Azurite behind a counting proxy, and a
-small client of the HTTP API."""
+"""End-to-end harness: the real app under the dev host, Azurite behind a counting proxy, and the
+sync flow driven through the CLI's client of the HTTP API."""
 
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ from typing import Any
 import httpx
 from aiohttp import ClientSession, web
 
-from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, free_port
+from blobsync_cli.client import TERMINAL_STATUSES, BlobSyncClient
+from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, emulator_app_settings, free_port
 from devhost.testing import DevHostProcess
-from tests.api.contract import validate_response
-
-TERMINAL = {"completed", "failed", "cancelled"}
-
+from tests.api.contract import check_response
 
 _BATCH_TARGET = re.compile(rb"^(?:PUT|PATCH|MERGE|POST|DELETE) \S*/([A-Za-z][A-Za-z0-9]*)\(", re.M)
 
@@ -163,86 +161,79 @@ class CountingProxy:
         return count
 
 
-def _check_contract(response: httpx.Response) -> None:
-    """Every response the tests receive must match api/openapi.json."""
-    response.read()
-    validate_response(
-        response.request.method,
-        response.request.url.path,
-        response.status_code,
-        response.headers.get("content-type"),
-        response.content,
-    )
+class _Raw:
+    """``api.http.get("/api/...")`` → the ``httpx.Response`` whatever its status, through the
+    one client (its contract check included)."""
+
+    def __init__(self, client: BlobSyncClient) -> None:
+        self._client = client
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return self._client.request(method, self._client.base_url + url, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
 
 
 class Api:
-    """A tiny client of the service's HTTP API with helpers for the sync flow."""
+    """The sync flow over the CLI's :class:`BlobSyncClient` (the one HTTP client of the API),
+    talking real HTTP to the dev host, every response checked against the OpenAPI contract."""
 
     def __init__(self, base_url: str, *, check_contract: bool = True) -> None:
-        hooks = {"response": [_check_contract]} if check_contract else {}
-        self.http = httpx.Client(base_url=base_url, timeout=60, event_hooks=hooks)
+        hooks = {"response": [check_response]} if check_contract else {}
+        self.client = BlobSyncClient(base_url, timeout=60, event_hooks=hooks)
+        self.http = _Raw(self.client)
 
     def close(self) -> None:
-        self.http.close()
+        self.client.close()
 
     def put_org(self, org: str, *, plan: str = "paid", quota: int = 1_000_000) -> None:
-        r = self.http.put(f"/api/orgs/{org}", json={"plan": plan, "monthlyQuota": quota})
-        assert r.status_code in (200, 201), r.text
+        self.client.put_org(org, plan=plan, monthly_quota=quota)
 
     def connect(
         self, org: str, *, account: str, container: str, prefix: str = "", name: str = "e2e"
     ) -> str:
-        r = self.http.post(
-            f"/api/orgs/{org}/connections",
-            json={
-                "dataset": "ds1",
-                "name": name,
-                "storageAccount": account,
-                "container": container,
-                "prefix": prefix,
-            },
+        created = self.client.create_connection(
+            org,
+            dataset="ds1",
+            name=name,
+            storage_account=account,
+            container=container,
+            prefix=prefix,
         )
-        assert r.status_code == 201, r.text
-        return str(r.json()["connection"]["id"])
+        return str(created["connection"]["id"])
 
     def start_sync(self, org: str, connection: str) -> httpx.Response:
+        """The raw answer (tests look at refusals: 409 while running, 403 on a free plan)."""
         return self.http.post(f"/api/orgs/{org}/connections/{connection}/syncs")
 
     def progress(self, org: str, connection: str, run: str) -> dict[str, Any]:
-        r = self.http.get(f"/api/orgs/{org}/connections/{connection}/syncs/{run}")
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        return body
+        return self.client.get_sync(org, connection, run)
 
     def wait(self, org: str, connection: str, run: str, timeout: float = 240) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             view = self.progress(org, connection, run)
-            if view["status"] in TERMINAL:
+            if view["status"] in TERMINAL_STATUSES:
                 return view
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run} still {view['status']}: {view}")
             time.sleep(0.3)
 
     def sync(self, org: str, connection: str) -> dict[str, Any]:
-        r = self.start_sync(org, connection)
-        assert r.status_code == 202, r.text
-        return self.wait(org, connection, r.json()["runId"])
+        run = str(self.client.start_sync(org, connection)["runId"])
+        return self.wait(org, connection, run)
 
-    def assets(self, org: str, connection: str, **params: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            query = dict(params, pageSize="1000")
-            if token:
-                query["continuationToken"] = token
-            r = self.http.get(f"/api/orgs/{org}/connections/{connection}/assets", params=query)
-            assert r.status_code == 200, r.text
-            body = r.json()
-            items += body["items"]
-            token = body["continuationToken"]
-            if not token:
-                return items
+    def assets(
+        self, org: str, connection: str, *, status: str | None = None, reason: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every asset of the connection (all pages), optionally one status or reason."""
+        return list(
+            self.client.iter_assets(org, connection, status=status, reason=reason, page_size=1000)
+        )
 
 
 @contextmanager
@@ -266,18 +257,16 @@ def running_service(
         f"TableEndpoint=http://127.0.0.1:{proxy.table_port}/{platform.name};"
         f"QueueEndpoint={platform.queue_endpoint};"
     )
-    env = {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": platform.connection_string,
-        "METADATA_STORAGE_CONNECTION": metadata,
-        "CUSTOMER_STORAGE_MODE": "emulator",
-        "EMULATOR_BLOB_ENDPOINT": f"http://127.0.0.1:{proxy.blob_port}",
-        "EMULATOR_ACCOUNTS": ";".join(f"{a.name}:{a.key}" for a in customers),
-        "SYNC_PAGE_SIZE": "100",
-        "SYNC_BATCH_SIZE": "40",
-        "SYNC_PAGES_PER_EXECUTION": "2",
+    env = emulator_app_settings(
+        platform,
+        customers,
+        blob_endpoint=f"http://127.0.0.1:{proxy.blob_port}",
+        metadata_connection=metadata,
+        SYNC_PAGE_SIZE="100",
+        SYNC_BATCH_SIZE="40",
+        SYNC_PAGES_PER_EXECUTION="2",
         **(extra_env or {}),
-    }
+    )
     host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace)
     try:
         host.start()

@@ -1,4 +1,4 @@
-"""The one-command demo: ``python -m blobsync_cli.demo`` (``./scripts/demo.sh`` sets up first).
+"""The one-command demo: ``python -m devtools.demo`` (``./scripts/demo.sh`` sets up first).
 
 It starts Azurite (the platform's account ``devstoreaccount1`` and a customer account
 ``contosodemo``) and the function app under the dev host, fills a customer container with
@@ -9,7 +9,9 @@ skip report -> usage. It checks the outcome (every planted failure skipped with 
 prints a summary, and stops what it started - or, with ``--keep-running``, keeps Azurite and the
 dev host up and prints the URLs until Ctrl-C.
 
-Dev tooling only: it imports ``devhost`` and ``mediagen`` from the repository root.
+Dev tooling only: it imports ``devhost`` and ``mediagen`` from the repository root, so it lives
+here rather than in the installable ``blobsync_cli`` package (which imports nothing but its own
+declared dependencies).
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ import mediagen
 from blobsync_cli.cli import run as run_cli
 from blobsync_cli.client import DEFAULT_BASE_URL, BlobSyncClient
 from blobsync_cli.errors import ExitCode
-from devhost.azurite import DEV_ACCOUNT, PROJECT_ROOT, Azurite, EmulatorAccount, free_port
+from devhost.azurite import (
+    DEV_ACCOUNT,
+    PROJECT_ROOT,
+    Azurite,
+    EmulatorAccount,
+    emulator_app_settings,
+    free_port,
+)
 from devhost.testing import DevHostProcess
 
 __all__ = ["PLANTED", "build_corpus", "main"]
@@ -166,19 +175,16 @@ def _host_port(requested: int | None) -> int:
 def _host_env(
     azurite: Azurite, platform: EmulatorAccount, customer: EmulatorAccount
 ) -> dict[str, str]:
-    return {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": platform.connection_string,
-        "METADATA_STORAGE_CONNECTION": platform.connection_string,
-        "CUSTOMER_STORAGE_MODE": "emulator",
-        "EMULATOR_BLOB_ENDPOINT": f"http://{azurite.host}:{azurite.blob_port}",
-        "EMULATOR_ACCOUNTS": f"{customer.name}:{customer.key}",
-        "PLATFORM_APP_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
+    return emulator_app_settings(
+        platform,
+        [customer],
+        blob_endpoint=f"http://{azurite.host}:{azurite.blob_port}",
+        PLATFORM_APP_CLIENT_ID="00000000-0000-0000-0000-000000000000",
         # Small pages and batches so a few hundred files move the progress bar in steps.
-        "SYNC_PAGE_SIZE": "100",
-        "SYNC_BATCH_SIZE": "25",
-        "SYNC_BATCHES_IN_FLIGHT": "2",
-    }
+        SYNC_PAGE_SIZE="100",
+        SYNC_BATCH_SIZE="25",
+        SYNC_BATCHES_IN_FLIGHT="2",
+    )
 
 
 def _upload(console: Console, account: EmulatorAccount, files: list[tuple[str, bytes]]) -> None:
