@@ -40,6 +40,8 @@ bp = df.Blueprint()
 async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
     org, connection_id = params.route_ids(req)
     rt = wiring()
+    org_row = rt.orgs.require(org)  # 404 org_not_found, as on every route under an org
+    row = rt.connections.get(org, connection_id)  # 404 connection_not_found: Event Grid stops
     config = rt.autosync.get(org, connection_id)
     if req.method == "OPTIONS":  # the CloudEvents webhook validation handshake
         origin = req.headers.get("WebHook-Request-Origin", "")
@@ -58,14 +60,10 @@ async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
             check_event_key(presented, config.event_key_hash)
         return json_response({"validationResponse": batch.validation_code})
     check_event_key(presented, config.event_key_hash)
-    row = rt.connections.find(org, connection_id)
-    if row is None:
-        raise EventAuthError("the event key is missing or wrong")
     if row.state is ConnectionState.DELETING:
         return json_response(
             {"counts": {"received": len(batch.events), "ignored": len(batch.events)}}
         )
-    org_row = rt.orgs.require(org)
     org_row.require_paid_plan()
     month = month_of()
 

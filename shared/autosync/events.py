@@ -125,7 +125,7 @@ def parse_deliveries(body: bytes, content_type: str) -> EventBatch:
         raise PayloadTooLargeError(f"a delivery may be at most {MAX_DELIVERY_BYTES} bytes")
     try:
         value = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise _bad("the body is not valid JSON") from None
     ctype = content_type.split(";", 1)[0].strip().lower()
     items = value if isinstance(value, list) else [value]
