@@ -73,6 +73,10 @@ param syncSettings object = {
   SYNC_BATCHES_IN_FLIGHT: '4'
   PREVIEW_MAX_BLOBS: '50000'
   PREVIEW_TIME_BUDGET_SECONDS: '60'
+  AUTOSYNC_MIN_INTERVAL_SECONDS: '3600'
+  WEBHOOK_ALLOW_LOOPBACK: 'false'
+  WEBHOOK_MAX_ATTEMPTS: '6'
+  WEBHOOK_RETRY_BASE_SECONDS: '30'
 }
 
 var token = toLower(uniqueString(subscription().id, environmentName, location))

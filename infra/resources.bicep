@@ -38,6 +38,9 @@ var metadataTables = [
   'Connections'
   'Assets'
   'SyncRuns'
+  'Autosync'
+  'EventRechecks'
+  'WebhookDeliveries'
 ]
 var stagingContainer = 'sync-staging'
 var deploymentContainer = toLower('app-package-${take(functionAppName, 32)}-${take(token, 7)}')
