@@ -1,7 +1,7 @@
 // The public HTTP API, called from the same origin (the console lives under the API's route
 // prefix, so "../" is the API root). The function key, when the user gives one, lives only in
 // this module's memory for the tab's lifetime and travels only in the x-functions-key header:
-// never in a URL, a cookie, localStorage or sessionStorage.
+// never in a URL, a cookie or the browser's local or session storage.
 
 const API_ROOT = new URL("../", document.baseURI);
 

@@ -584,7 +584,7 @@ async function screenBucket(id) {
       history,
       h(
         "div",
-        { class: "table-wrap" },
+        { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Run history" },
         h(
           "table",
           {},
@@ -842,7 +842,7 @@ async function screenConnections() {
     list.items.length
       ? h(
           "div",
-          { class: "table-wrap" },
+          { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Connections" },
           h(
             "table",
             { class: "connections" },

@@ -1,0 +1,275 @@
+"""The web console in headless Chromium against the real app under the dev host and Azurite.
+
+What a user sees: the wizard on a seeded container (field errors at the field, the setup
+commands, the check ladder, the preview), a sync whose progress bar moves, the Explorer with
+thumbnails and the skip report as CSV (the API's rows), the Connection Manager renaming and
+deleting, a failing check shown where the user looks, the free plan's refusal. Every screen is
+scanned with axe-core and photographed at 390 px and 1280 px; the tab must log no console error
+and see no failed request other than the refusals a test provokes on purpose.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from azure.storage.blob import ContainerClient
+from playwright.sync_api import expect
+
+from tests.console.conftest import APP_ID, Console, Service, corpus, upload
+
+#: Records every value the sync progress bar takes (installed over the DevTools protocol, so
+#: the page's CSP is not loosened for it).
+WATCH_PROGRESS = """() => {
+  window.__progressValues = [];
+  const seen = (bar) => {
+    const value = bar.getAttribute('value');
+    const list = window.__progressValues;
+    if (list[list.length - 1] !== value) list.push(value);
+  };
+  new MutationObserver(() => {
+    const bar = document.getElementById('sync-progress');
+    if (bar) seen(bar);
+  }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                             attributeFilter: ['value']});
+}"""
+
+
+def _skipped_rows(service: Service, org: str, conn: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    token = ""
+    while True:
+        params = {"status": "skipped", "pageSize": "1000"}
+        if token:
+            params["continuationToken"] = token
+        response = service.api("GET", f"orgs/{org}/connections/{conn}/assets", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        rows += page["items"]
+        token = page["continuationToken"] or ""
+        if not token:
+            return rows
+
+
+def test_walk_the_wizard_sync_and_read_the_skip_report(
+    console: Console, service: Service, container: ContainerClient, unique_name: str
+) -> None:
+    files = corpus(90, seed=11)
+    upload(container, files)
+    org = f"org-{unique_name}"
+    service.create_org(org)
+    page = console.page
+
+    console.sign_in(org)
+    console.heading("Connections")
+    expect(page.get_by_text("No connections yet.")).to_be_visible()
+    console.screen("connections-empty")
+
+    # -- step 1: details; the rule is checked as you type, the API's error shows at the field
+    page.get_by_role("navigation").get_by_role("link", name="Connect a container").click()
+    console.heading("Connect a container")
+    account = page.get_by_label("Storage account")
+    account.fill("Bad_Account")
+    account_error = page.locator('[data-error-for="storageAccount"]')
+    expect(account_error).to_have_text("3-24 lowercase letters and digits")
+    expect(account).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Connection name").fill("Field media")
+    page.get_by_label("Dataset id").fill("ds1")
+    page.get_by_label("Container", exact=True).fill(container.container_name)
+    console.expect_refusal(400, r"/connections$")
+    page.get_by_role("button", name="Create connection").click()
+    expect(account).to_be_focused()
+    expect(account_error).to_have_text("3-24 lowercase letters and digits")
+    assert any(r.method == "POST" and r.url.endswith("/connections") for r in console.requests)
+    console.screen("wizard-details-error")
+
+    account.fill(service.customer.name)
+    expect(account_error).to_have_text("")
+    page.get_by_role("button", name="Create connection").click()
+
+    # -- steps 2-4: service principal, role with the container condition, CORS
+    console.heading("Give the service read access")
+    expect(page.get_by_text("created.")).to_be_visible()
+    conn = re.search(r"#/c/([a-z0-9]{16})/setup", page.url)
+    assert conn, page.url
+    conn_id = conn[1]
+    expect(page.get_by_label("Service principal command")).to_have_text(
+        f"az ad sp create --id {APP_ID}"
+    )
+    expect(page.get_by_label("Condition")).to_contain_text(
+        f"StringEquals '{container.container_name}'"
+    )
+    expect(page.get_by_label("Role assignment command")).to_contain_text("--condition-version 2.0")
+    expect(page.get_by_label("CORS command")).to_contain_text(service.customer.name)
+    console.screen("wizard-access")
+
+    # -- test connection: every check's verdict, and the way on
+    page.get_by_role("link", name="Next: test the connection").click()
+    console.heading("Test the connection")
+    page.get_by_role("button", name="Test connection").click()
+    checks = page.locator("[data-check]")
+    expect(page.locator('[data-check="list_blobs"] .badge')).to_have_text("pass")
+    assert checks.count() >= 4
+    expect(page.locator(".check-fail")).to_have_count(0)
+    console.screen("wizard-test-passed")
+
+    # -- preview: counts by kind against the API's own answer, data rows vs the quota
+    page.get_by_role("link", name="Next: preview").click()
+    console.heading("Preview")
+    expect(page.get_by_role("button", name="Sync now")).to_be_visible()
+    images = sum(1 for name, _ in files if re.search(r"\.(jpe?g|png|webp|tiff?|bmp|gif)$", name))
+    stats = page.locator(".stat")
+    expect(stats.filter(has_text="Images").locator("dd")).to_have_text(str(images))
+    expect(stats.filter(has_text="Data rows left this month")).to_contain_text("100,000")
+    expect(page.locator(".sample li").first).to_be_visible()
+    console.screen("wizard-preview")
+
+    # -- sync now: the bar moves through at least three values, then the summary
+    page.evaluate(WATCH_PROGRESS)
+    page.get_by_role("button", name="Sync now").click()
+    console.heading("Field media")
+    expect(page.get_by_text("you can close this tab")).to_be_visible()
+    expect(page.locator(".progress-text")).to_contain_text("completed", timeout=180_000)
+    values: list[str] = page.evaluate("() => window.__progressValues")
+    distinct = list(dict.fromkeys(values))
+    assert len(distinct) >= 3, values
+    assert distinct[-1] == "100", values
+    assert [int(v) for v in distinct] == sorted(int(v) for v in distinct), values
+    progress = service.api("GET", f"orgs/{org}/connections/{conn_id}/syncs").json()["items"][0]
+    counts = progress["counts"]
+    expect(page.locator(".stat").filter(has_text="Skipped").locator("dd")).to_have_text(
+        str(counts["skipped"])
+    )
+    expect(page.get_by_role("table", name="Run history")).to_contain_text("completed")
+    console.screen("bucket-completed")
+
+    # -- Explorer: the count in the header, thumbnails, the skip report filtered by reason
+    page.get_by_role("link", name="Explorer and skip report").click()
+    console.heading("Explorer: Field media")
+    expect(page.locator("#asset-count")).to_contain_text(
+        f"{counts['synced']} assets synced · {counts['skipped']} skipped"
+    )
+    thumb = page.locator(".asset-synced .thumb img").first
+    expect(thumb).to_be_visible()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.thumb img')].some(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.get_by_label("Skip reason").select_option("exif_orientation")
+    rotated = page.locator('[data-name="planted/rotated phone photo.jpg"]')
+    expect(rotated).to_contain_text("mogrify -auto-orient")
+    expect(page.get_by_label("Status")).to_have_value("skipped")
+    expect(page.locator(".asset-synced")).to_have_count(0)
+    console.screen("explorer-skipped")
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download skip report (CSV)").click()
+    download = info.value
+    assert download.suggested_filename == f"skip-report-{conn_id}.csv"
+    text = Path(download.path()).read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    api_rows = _skipped_rows(service, org, conn_id)
+    assert len(rows) == len(api_rows) == counts["skipped"]
+    by_name = {r["name"]: r for r in rows}
+    for item in api_rows:
+        row = by_name[str(item["name"])]
+        assert row["reason"] == item["reason"]
+        assert row["fix"] == (item["fix"] or "")
+        assert row["size"] == str(item["size"])
+        assert row["reason_title"] == (item["reasonTitle"] or "")
+    assert by_name["planted/empty.jpg"]["reason"] == "empty"
+    assert by_name["planted/gopro.mp4"]["reason"] == "mp4_major_brand"
+
+    # -- Connection Manager: rename, then delete
+    page.get_by_role("navigation").get_by_role("link", name="Connections").click()
+    console.heading("Connections")
+    row = page.locator(f'[data-connection="{conn_id}"]')
+    expect(row).to_contain_text("Field media")
+    expect(row).to_contain_text(str(counts["synced"]))
+    console.screen("connections")
+    row.get_by_role("button", name="Rename or re-scope").click()
+    page.get_by_label("Connection name").fill("Field media (2026)")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved “Field media (2026)”.")).to_be_visible()
+    expect(row).to_contain_text("Field media (2026)")
+    assert service.api("GET", f"orgs/{org}/connections/{conn_id}").json()["name"] == (
+        "Field media (2026)"
+    )
+    row.get_by_role("button", name="Delete").click()
+    console.screen("connections-confirm-delete")
+    page.get_by_role("button", name="Delete “Field media (2026)”").click()
+    expect(page.get_by_text("Connection “Field media (2026)” deleted.")).to_be_visible()
+    expect(row).to_have_count(0)
+    assert service.api("GET", f"orgs/{org}/connections/{conn_id}").status_code == 404
+    # The key never travelled in a URL.
+    assert all(service.function_key not in r.url for r in console.requests)
+
+
+def test_a_failing_check_is_shown_with_its_fix(
+    console: Console, service: Service, unique_name: str
+) -> None:
+    org = f"org-{unique_name}"
+    service.create_org(org)
+    created = service.api(
+        "POST",
+        f"orgs/{org}/connections",
+        json={
+            "dataset": "ds1",
+            "name": "Missing container",
+            "storageAccount": service.customer.name,
+            "container": "no-such-container",
+        },
+    )
+    assert created.status_code == 201, created.text
+    conn_id = created.json()["connection"]["id"]
+    page = console.page
+    console.sign_in(org)
+    console.heading("Connections")
+    page.goto(f"{service.console_url}#/c/{conn_id}/test")
+    console.heading("Test the connection")
+    page.get_by_role("button", name="Test connection").click()
+
+    summary = page.locator(".test-results .alert-error")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("1 check failed: ")
+    failed = page.locator('[data-check="list_blobs"]')
+    expect(failed).to_have_class(re.compile(r"\bcheck-fail\b"))
+    expect(failed.locator(".badge")).to_have_text("fail")
+    expect(failed).to_contain_text("no-such-container")
+    expect(failed.locator(".check-fix")).to_contain_text("Fix: ")
+    expect(page.get_by_role("link", name="Next: preview")).to_have_count(0)
+    console.screen("wizard-test-failed")
+
+
+def test_a_wrong_key_and_the_free_plan_are_explained(
+    console: Console, service: Service, unique_name: str
+) -> None:
+    org = f"free-{unique_name}"
+    service.create_org(org, plan="free", quota=1000)
+    page = console.page
+
+    console.expect_refusal(401, r"/usage$")
+    console.sign_in(org, key="not-the-key")
+    expect(page.get_by_role("alert")).to_contain_text("The service refused the key")
+    expect(page.get_by_label("Function key")).to_have_value("")
+    console.screen("sign-in-refused")
+
+    console.sign_in(org)
+    console.heading("Connections")
+    page.get_by_role("navigation").get_by_role("link", name="Usage").click()
+    console.heading("Usage")
+    expect(page.get_by_text("The free plan cannot sync external storage")).to_be_visible()
+    expect(page.locator(".stat").filter(has_text="Monthly limit")).to_contain_text("1,000")
+    console.screen("usage-free-plan")
+
+    page.get_by_role("navigation").get_by_role("link", name="Connect a container").click()
+    page.get_by_label("Connection name").fill("Main bucket")
+    page.get_by_label("Dataset id").fill("ds1")
+    page.get_by_label("Storage account").fill(service.customer.name)
+    page.get_by_label("Container", exact=True).fill("cameras")
+    console.expect_refusal(403, r"/connections$")
+    page.get_by_role("button", name="Create connection").click()
+    refusal = page.get_by_role("alert")
+    expect(refusal).to_contain_text("A paid plan is required")
+    expect(refusal).to_contain_text("plan_required")
