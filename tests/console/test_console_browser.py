@@ -143,6 +143,7 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
         str(counts["skipped"])
     )
     expect(page.get_by_role("table", name="Run history")).to_contain_text("completed")
+    expect(page.get_by_role("button", name="Cancel sync")).to_be_hidden()
     console.screen("bucket-completed")
 
     # -- Explorer: the count in the header, thumbnails, the skip report filtered by reason
