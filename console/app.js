@@ -359,7 +359,7 @@ function checkRow(check) {
   return h(
     "li",
     { class: `check check-${check.status}`, "data-check": check.check },
-    h("div", { class: "check-head" }, badge(check.status), " ", h("strong", {}, check.title)),
+    h("div", { class: "check-head" }, badge(check.status, "check"), " ", h("strong", {}, check.title)),
     h("p", { class: "check-message" }, check.message),
     check.fix ? h("p", { class: "check-fix" }, h("span", { class: "label" }, "Fix: "), check.fix) : null,
     check.retryable && check.retryAfterSeconds ? h("p", { class: "muted" }, `Retry after ${check.retryAfterSeconds} s.`) : null,

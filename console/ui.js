@@ -116,8 +116,9 @@ export function codeBlock(text, label) {
   );
 }
 
-export function badge(status) {
-  return h("span", { class: `badge badge-${status}` }, status.replace(/_/g, " "));
+export function badge(status, family) {
+  const name = family ? `${family}-${status}` : status;
+  return h("span", { class: `badge badge-${name}` }, status.replace(/_/g, " "));
 }
 
 export function focusHeading(root) {

@@ -18,6 +18,7 @@ from pathlib import Path
 from azure.storage.blob import ContainerClient
 from playwright.sync_api import expect
 
+import mediagen
 from tests.console.conftest import APP_ID, Console, Service, corpus, upload
 
 #: Records every value the sync progress bar takes (installed over the DevTools protocol, so
@@ -274,3 +275,53 @@ def test_a_wrong_key_and_the_free_plan_are_explained(
     refusal = page.get_by_role("alert")
     expect(refusal).to_contain_text("A paid plan is required")
     expect(refusal).to_contain_text("plan_required")
+
+
+def test_delete_is_refused_while_a_sync_runs_and_cancel_stops_it(
+    console: Console, service: Service, container: ContainerClient, unique_name: str
+) -> None:
+    # Enough small photos that the run is still going while the user clicks around.
+    upload(container, [(f"cam/{i:04}.jpg", mediagen.jpeg(48, 36, seed=i)) for i in range(400)])
+    org = f"org-{unique_name}"
+    service.create_org(org)
+    created = service.api(
+        "POST",
+        f"orgs/{org}/connections",
+        json={
+            "dataset": "ds1",
+            "name": "Busy bucket",
+            "storageAccount": service.customer.name,
+            "container": container.container_name,
+        },
+    )
+    assert created.status_code == 201, created.text
+    conn_id = created.json()["connection"]["id"]
+    started = service.api("POST", f"orgs/{org}/connections/{conn_id}/syncs")
+    assert started.status_code == 202, started.text
+    run_id = started.json()["runId"]
+
+    page = console.page
+    console.sign_in(org)
+    console.heading("Connections")
+    row = page.locator(f'[data-connection="{conn_id}"]')
+    expect(row.locator(".badge")).to_have_text("syncing")
+    console.expect_refusal(409, rf"/connections/{conn_id}$")
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete “Busy bucket”").click()
+    refusal = row.get_by_role("alert")
+    expect(refusal).to_be_focused()
+    expect(refusal).to_contain_text("Not deleted: a sync is running")
+    expect(refusal).to_contain_text(f"sync run {run_id} of this connection is running")
+    console.screen("connections-delete-refused")
+
+    row.get_by_role("link", name="Busy bucket").click()
+    console.heading("Busy bucket")
+    cancel = page.get_by_role("button", name="Cancel sync")
+    expect(cancel).to_be_visible()
+    console.screen("bucket-syncing")
+    cancel.click()
+    expect(page.locator(".progress-text")).to_contain_text("cancelled", timeout=120_000)
+    expect(cancel).to_be_hidden()
+    expect(page.get_by_role("table", name="Run history")).to_contain_text("cancelled")
+    view = service.api("GET", f"orgs/{org}/connections/{conn_id}/syncs/{run_id}").json()
+    assert view["status"] == "cancelled"
