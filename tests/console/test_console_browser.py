@@ -192,12 +192,13 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
     console.screen("connections")
     row.get_by_role("button", name="Rename or re-scope").click()
     page.get_by_label("Connection name").fill("Field media (2026)")
+    page.get_by_label("Folder prefix").fill("site-a/")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved “Field media (2026)”.")).to_be_visible()
     expect(row).to_contain_text("Field media (2026)")
-    assert service.api("GET", f"orgs/{org}/connections/{conn_id}").json()["name"] == (
-        "Field media (2026)"
-    )
+    expect(row).to_contain_text("site-a/")
+    stored = service.api("GET", f"orgs/{org}/connections/{conn_id}").json()
+    assert (stored["name"], stored["prefix"]) == ("Field media (2026)", "site-a/")
     row.get_by_role("button", name="Delete").click()
     console.screen("connections-confirm-delete")
     page.get_by_role("button", name="Delete “Field media (2026)”").click()
