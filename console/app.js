@@ -395,7 +395,8 @@ async function screenTest(id) {
       summary = alertBox(
         "error",
         `${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((c) => c.title).join(", ")}`,
-        failed.map((c) => h("p", {}, c.message, c.fix ? ` Fix: ${c.fix}` : "")),
+        failed.map((c) => h("p", {}, c.message)),
+        h("p", {}, "The fix for each failed check is shown with it below."),
       );
     } else {
       summary = alertBox(

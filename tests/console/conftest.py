@@ -5,12 +5,16 @@ screenshots at 390 px and 1280 px into ``tests/console/screenshots/`` (git-ignor
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -97,24 +101,38 @@ def service(
 ) -> Iterator[Service]:
     """The project's app under the dev host, keys enforced as in Azure; small pages and batches
     so a run of a hundred files reports progress many times."""
+    with running_service(
+        azurite,
+        platform_account,
+        customer_account,
+        blob_endpoint=f"http://127.0.0.1:{azurite.blob_port}",
+        workspace=tmp_path_factory.mktemp("console-devhost"),
+    ) as started:
+        yield started
+
+
+@contextmanager
+def running_service(
+    azurite: Azurite,
+    platform_account: EmulatorAccount,
+    customer_account: EmulatorAccount,
+    *,
+    blob_endpoint: str,
+    workspace: Path,
+) -> Iterator[Service]:
     env = {
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsStorage": platform_account.connection_string,
         "METADATA_STORAGE_CONNECTION": platform_account.connection_string,
         "CUSTOMER_STORAGE_MODE": "emulator",
-        "EMULATOR_BLOB_ENDPOINT": f"http://127.0.0.1:{azurite.blob_port}",
+        "EMULATOR_BLOB_ENDPOINT": blob_endpoint,
         "EMULATOR_ACCOUNTS": f"{customer_account.name}:{customer_account.key}",
         "PLATFORM_APP_CLIENT_ID": APP_ID,
         "SYNC_PAGE_SIZE": "20",
         "SYNC_BATCH_SIZE": "4",
         "SYNC_BATCHES_IN_FLIGHT": "2",
     }
-    host = DevHostProcess(
-        PROJECT_ROOT,
-        env=env,
-        require_keys=True,
-        workspace=tmp_path_factory.mktemp("console-devhost"),
-    )
+    host = DevHostProcess(PROJECT_ROOT, env=env, require_keys=True, workspace=workspace)
     host.start()
     try:
         keys = host.keys()
@@ -241,8 +259,9 @@ class Console:
         assert not self.failed, self.failed
 
 
-@pytest.fixture
-def console(browser: Browser, service: Service) -> Iterator[Console]:
+@contextmanager
+def console_tab(browser: Browser, service: Service) -> Iterator[Console]:
+    """A fresh browser context on the console; on a clean exit, asserts nothing went wrong."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, accept_downloads=True, locale="en-GB"
     )
@@ -259,3 +278,91 @@ def console(browser: Browser, service: Service) -> Iterator[Console]:
         tab.assert_clean()
     finally:
         context.close()
+
+
+@pytest.fixture
+def console(browser: Browser, service: Service) -> Iterator[Console]:
+    with console_tab(browser, service) as tab:
+        yield tab
+
+
+class PermissionFaultProxy:
+    """A loopback reverse proxy in front of Azurite's blob endpoint that, while ``refusing`` is
+    set, answers requests on one container as Azure does while a role assignment has not
+    propagated yet (403 ``AuthorizationPermissionMismatch``); everything else passes through
+    unchanged (shared-key signatures do not cover the host)."""
+
+    def __init__(self, target_port: int, container: str) -> None:
+        self.refusing = True
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                path = self.path.split("?", 1)[0].rstrip("/")
+                if proxy.refusing and path.endswith("/" + container):
+                    proxy.refused += 1
+                    code = "AuthorizationPermissionMismatch"
+                    payload = (
+                        '<?xml version="1.0" encoding="utf-8"?><Error><Code>'
+                        f"{code}</Code><Message>injected</Message></Error>"
+                    ).encode()
+                    self._reply(
+                        403,
+                        [("x-ms-error-code", code), ("Content-Type", "application/xml")],
+                        payload,
+                    )
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", target_port, timeout=60)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                skip = ("transfer-encoding", "connection", "content-length")
+                length = answer.getheader("Content-Length") if self.command == "HEAD" else None
+                self._reply(
+                    answer.status,
+                    [(k, v) for k, v in answer.getheaders() if k.lower() not in skip],
+                    data,
+                    length,
+                )
+                upstream.close()
+
+            def _reply(
+                self,
+                status: int,
+                headers: list[tuple[str, str]],
+                data: bytes,
+                length: str | None = None,
+            ) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Length", length or str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_OPTIONS = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)

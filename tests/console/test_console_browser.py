@@ -16,10 +16,20 @@ import re
 from pathlib import Path
 
 from azure.storage.blob import ContainerClient
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 import mediagen
-from tests.console.conftest import APP_ID, Console, Service, corpus, upload
+from devhost.azurite import Azurite, EmulatorAccount
+from tests.console.conftest import (
+    APP_ID,
+    Console,
+    PermissionFaultProxy,
+    Service,
+    console_tab,
+    corpus,
+    running_service,
+    upload,
+)
 
 #: Records every value the sync progress bar takes (installed over the DevTools protocol, so
 #: the page's CSP is not loosened for it).
@@ -326,3 +336,65 @@ def test_delete_is_refused_while_a_sync_runs_and_cancel_stops_it(
     expect(page.get_by_role("table", name="Run history")).to_contain_text("cancelled")
     view = service.api("GET", f"orgs/{org}/connections/{conn_id}/syncs/{run_id}").json()
     assert view["status"] == "cancelled"
+
+
+def test_a_retryable_check_counts_down_and_retries_by_itself(
+    browser: Browser,
+    azurite: Azurite,
+    platform_account: EmulatorAccount,
+    customer_account: EmulatorAccount,
+    container: ContainerClient,
+    unique_name: str,
+    tmp_path: Path,
+) -> None:
+    """While the role assignment propagates, listing is refused; the console says so, counts
+    down the seconds the API gives and tests again without a click, then shows the pass."""
+    upload(container, [("a.jpg", mediagen.jpeg(48, 36, seed=1))])
+    proxy = PermissionFaultProxy(azurite.blob_port, container.container_name)
+    try:
+        with running_service(
+            azurite,
+            platform_account,
+            customer_account,
+            blob_endpoint=proxy.endpoint,
+            workspace=tmp_path / "devhost",
+        ) as service:
+            org = f"org-{unique_name}"
+            service.create_org(org)
+            created = service.api(
+                "POST",
+                f"orgs/{org}/connections",
+                json={
+                    "dataset": "ds1",
+                    "name": "New role",
+                    "storageAccount": customer_account.name,
+                    "container": container.container_name,
+                },
+            )
+            assert created.status_code == 201, created.text
+            conn_id = created.json()["connection"]["id"]
+            with console_tab(browser, service) as console:
+                page = console.page
+                # The browser's clock runs as usual, and can be moved on to skip the wait.
+                page.clock.install()
+                console.sign_in(org)
+                console.heading("Connections")
+                page.goto(f"{service.console_url}#/c/{conn_id}/test")
+                console.heading("Test the connection")
+                page.get_by_role("button", name="Test connection").click()
+                listing = page.locator('[data-check="list_blobs"]')
+                expect(listing.locator(".badge")).to_have_text("fail")
+                countdown = page.locator(".countdown")
+                expect(countdown).to_contain_text(re.compile(r"Retrying in \d+ s"))
+                first = int(re.findall(r"\d+", countdown.inner_text())[0])
+                expect(countdown).not_to_contain_text(f"Retrying in {first} s")
+                assert proxy.refused > 0
+                console.screen("wizard-test-retrying")
+                proxy.refusing = False
+                page.clock.run_for(first * 1000)
+                expect(listing.locator(".badge")).to_have_text("pass")
+                expect(page.get_by_role("link", name="Next: preview")).to_be_visible()
+                expect(countdown).to_have_count(1)
+                expect(countdown).to_have_text("")
+    finally:
+        proxy.close()
