@@ -168,6 +168,10 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
     page.wait_for_function(
         "() => [...document.querySelectorAll('.thumb img')].some(i => i.complete && i.naturalWidth > 0)"
     )
+    cards = page.locator("article.asset")
+    expect(cards).to_have_count(24)
+    page.get_by_role("button", name="Load more").click()
+    expect(cards).to_have_count(48)
     page.get_by_label("Skip reason").select_option("exif_orientation")
     rotated = page.locator('[data-name="planted/rotated phone photo.jpg"]')
     expect(rotated).to_contain_text("mogrify -auto-orient")
@@ -215,8 +219,17 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
     expect(page.get_by_text("Connection “Field media (2026)” deleted.")).to_be_visible()
     expect(row).to_have_count(0)
     assert service.api("GET", f"orgs/{org}/connections/{conn_id}").status_code == 404
-    # The key never travelled in a URL.
+    # The key never travelled in a URL, nor was it kept anywhere the browser persists.
     assert all(service.function_key not in r.url for r in console.requests)
+    kept = page.evaluate(
+        "() => [localStorage.length, sessionStorage.length, document.cookie, location.href]"
+    )
+    assert kept[:3] == [0, 0, ""] and service.function_key not in kept[3]
+    assert all(
+        r.headers.get("x-functions-key") == service.function_key
+        for r in console.requests
+        if "/api/orgs/" in r.url
+    )
 
 
 def test_a_failing_check_is_shown_with_its_fix(
