@@ -371,7 +371,11 @@ async function screenTest(id) {
   const runButton = h("button", { type: "button" }, "Test connection");
   let timer = null;
   let attempts = 0;
-  onLeave(() => window.clearInterval(timer));
+  let alive = true;
+  onLeave(() => {
+    alive = false;
+    window.clearInterval(timer);
+  });
 
   async function run() {
     window.clearInterval(timer);
@@ -386,6 +390,7 @@ async function screenTest(id) {
       results.firstChild.focus();
       return;
     }
+    if (!alive) return;
     busy(runButton, false);
     attempts += 1;
     const failed = report.checks.filter((c) => c.status === "fail");
@@ -516,8 +521,12 @@ async function screenBucket(id) {
   const history = h("div");
   const header = h("dl", { class: "facts" });
   let timer = null;
+  let alive = true;
   let activeRun = connection.activeRunId;
-  onLeave(() => window.clearTimeout(timer));
+  onLeave(() => {
+    alive = false;
+    window.clearTimeout(timer);
+  });
 
   function facts(c, assetCount) {
     replace(
@@ -557,14 +566,15 @@ async function screenBucket(id) {
   }
 
   async function poll() {
-    if (!activeRun) return;
+    if (!activeRun || !alive) return;
     let p;
     try {
       p = await api.run(state.org, id, activeRun);
     } catch (err) {
-      replace(outcome, problemBox(err, "Progress is not available"));
+      if (alive) replace(outcome, problemBox(err, "Progress is not available"));
       return;
     }
+    if (!alive) return;
     showProgress(p);
     if (ACTIVE.has(p.status)) {
       timer = window.setTimeout(poll, POLL_MS);

@@ -213,6 +213,18 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
     expect(row).to_contain_text("site-a/")
     stored = service.api("GET", f"orgs/{org}/connections/{conn_id}").json()
     assert (stored["name"], stored["prefix"]) == ("Field media (2026)", "site-a/")
+
+    # Re-sync from the manager: the re-scoped run marks the files outside the prefix removed.
+    row.get_by_role("button", name="Re-sync").click()
+    console.heading("Field media (2026)")
+    expect(page.locator(".progress-text")).to_contain_text("completed", timeout=180_000)
+    expect(page.get_by_role("table", name="Run history").locator("tbody tr")).to_have_count(2)
+    outside = sum(1 for name, _ in files if not name.startswith("site-a/"))
+    removed = page.locator(".stat").filter(has_text="Removed").locator("dd")
+    expect(removed).not_to_have_text("0")
+    assert int(removed.inner_text().replace(",", "")) <= outside
+    page.get_by_role("navigation").get_by_role("link", name="Connections").click()
+    console.heading("Connections")
     row.get_by_role("button", name="Delete").click()
     console.screen("connections-confirm-delete")
     page.get_by_role("button", name="Delete “Field media (2026)”").click()
