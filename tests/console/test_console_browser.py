@@ -293,7 +293,14 @@ def test_a_wrong_key_and_the_free_plan_are_explained(
     expect(page.get_by_label("Function key")).to_have_value("")
     console.screen("sign-in-refused")
 
-    console.sign_in(org)
+    # Keyboard only: the organisation field has focus, Tab reaches the key, Enter signs in.
+    page.goto(service.console_url)
+    expect(page.get_by_label("Organisation")).to_be_focused()
+    page.keyboard.type(org)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Function key")).to_be_focused()
+    page.keyboard.type(service.function_key)
+    page.keyboard.press("Enter")
     console.heading("Connections")
     page.get_by_role("navigation").get_by_role("link", name="Usage").click()
     console.heading("Usage")
@@ -302,6 +309,13 @@ def test_a_wrong_key_and_the_free_plan_are_explained(
     console.screen("usage-free-plan")
 
     page.get_by_role("navigation").get_by_role("link", name="Connect a container").click()
+    # Focus order follows the form.
+    page.get_by_label("Connection name").focus()
+    for label in ("Dataset id", "Storage account", "Container", "Folder prefix"):
+        page.keyboard.press("Tab")
+        expect(page.get_by_label(label, exact=label == "Container")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Create connection")).to_be_focused()
     page.get_by_label("Connection name").fill("Main bucket")
     page.get_by_label("Dataset id").fill("ds1")
     page.get_by_label("Storage account").fill(service.customer.name)
