@@ -880,10 +880,10 @@ function connectionRow(c, editor) {
     "tr",
     { "data-connection": c.id },
     h("th", { scope: "row" }, h("a", { href: open }, c.name)),
-    h("td", {}, badge(c.status)),
-    h("td", {}, `${c.account}/${c.container}`),
-    h("td", {}, c.prefix || "–"),
-    h("td", {}, number(c.assetCounts.synced)),
+    h("td", { "data-label": "Status" }, badge(c.status)),
+    h("td", { "data-label": "Container" }, `${c.account}/${c.container}`),
+    h("td", { "data-label": "Prefix" }, c.prefix || "(whole container)"),
+    h("td", { "data-label": "Assets" }, number(c.assetCounts.synced)),
     h("td", {}, h("div", { class: "row-actions" }, edit, resync, del), message),
   );
   edit.addEventListener("click", () => openEditor(c, editor, edit));
