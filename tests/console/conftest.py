@@ -170,13 +170,15 @@ def upload(container: ContainerClient, files: list[tuple[str, bytes]]) -> None:
         list(pool.map(lambda f: container.upload_blob(f[0], f[1], overwrite=True), files))
 
 
-@pytest.fixture(scope="session")
+# Module scope: while the sync driver runs, its event loop counts as running in this thread,
+# so it must be gone before later tests call asyncio.run().
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
     try:
