@@ -19,7 +19,7 @@ import {
 } from "./ui.js";
 
 const main = document.getElementById("main");
-const state = { org: "", cleanup: [], notice: null };
+const state = { org: "", cleanup: [], notice: null, generation: 0 };
 
 const ACTIVE = new Set(["queued", "listing", "inspecting", "finalizing"]);
 const POLL_MS = 700;
@@ -58,8 +58,12 @@ function go(hash) {
   else location.hash = hash;
 }
 
+class Stale extends Error {}
+
 async function route() {
   leave();
+  state.generation += 1;
+  const gen = state.generation;
   const hash = location.hash.replace(/^#/, "") || "/connections";
   const parts = hash.split("/").filter(Boolean).map(decodeURIComponent);
   if (!state.org) return screenSignIn();
@@ -77,12 +81,13 @@ async function route() {
     }
     return await screenConnections();
   } catch (err) {
+    if (err instanceof Stale || gen !== state.generation) return undefined;
     if (!(err instanceof ApiError)) throw err;
     if (err.status === 401) {
       signOut("The service refused the key. Sign in again.");
       return undefined;
     }
-    render("Something went wrong", problemBox(err), h("p", {}, h("a", { href: "#/connections" }, "Back to connections")));
+    render(gen, "Something went wrong", problemBox(err), h("p", {}, h("a", { href: "#/connections" }, "Back to connections")));
     return undefined;
   }
 }
@@ -94,7 +99,8 @@ function setNav(current) {
   }
 }
 
-function render(title, ...children) {
+function render(gen, title, ...children) {
+  if (gen !== state.generation) throw new Stale();
   document.title = `${title} · Blob sync console`;
   replace(main, h("h1", {}, title), children);
   if (state.notice) {
@@ -267,6 +273,7 @@ function stepper(current) {
 }
 
 async function screenDetails() {
+  const gen = state.generation;
   const form = h(
     "form",
     { class: "card", novalidate: true },
@@ -306,15 +313,17 @@ async function screenDetails() {
       }
     }
   });
-  render("Connect a container", stepper("details"), h("p", { class: "lead" }, "Tell us where your files are. Nothing is copied: the service reads your container read-only."), form);
+  render(gen, "Connect a container", stepper("details"), h("p", { class: "lead" }, "Tell us where your files are. Nothing is copied: the service reads your container read-only."), form);
 }
 
 async function screenSetup(id) {
+  const gen = state.generation;
   const setup = state.setup && state.setup.id === id ? state.setup.setup : await api.setup(state.org, id);
   const sp = setup.servicePrincipal;
   const role = setup.roleAssignment;
   const cors = setup.cors;
   render(
+    gen,
     "Give the service read access",
     stepper("setup"),
     h(
@@ -367,6 +376,7 @@ function checkRow(check) {
 }
 
 async function screenTest(id) {
+  const gen = state.generation;
   const results = h("div", { class: "test-results" });
   const runButton = h("button", { type: "button" }, "Test connection");
   let timer = null;
@@ -436,6 +446,7 @@ async function screenTest(id) {
   }
   runButton.addEventListener("click", run);
   render(
+    gen,
     "Test the connection",
     stepper("test"),
     h("p", { class: "lead" }, "The service checks, in order, that it can reach your account, get a token, list and read the container, and that it cannot read more than it should."),
@@ -445,8 +456,9 @@ async function screenTest(id) {
 }
 
 async function screenPreview(id) {
+  const gen = state.generation;
   const body = h("div", {}, h("p", { role: "status" }, "Counting the files…"));
-  render("Preview", stepper("preview"), body);
+  render(gen, "Preview", stepper("preview"), body);
   let report;
   try {
     report = await api.preview(state.org, id);
@@ -510,6 +522,7 @@ async function startSync(id, button, outcome) {
 
 // ------------------------------------------------------------------------------ connected bucket
 async function screenBucket(id) {
+  const gen = state.generation;
   const connection = await api.getConnection(state.org, id);
   const progress = h("progress", { max: "100", value: "0", id: "sync-progress", "aria-labelledby": "progress-label" });
   const progressLabel = h("p", { id: "progress-label", class: "progress-label" }, "Sync progress");
@@ -652,6 +665,8 @@ async function screenBucket(id) {
   });
 
   render(
+
+    gen,
     connection.name,
     header,
     h(
@@ -683,6 +698,7 @@ function fact(label, value) {
 
 // ------------------------------------------------------------------------------ explorer
 async function screenExplorer(id) {
+  const gen = state.generation;
   const connection = await api.getConnection(state.org, id);
   const counts = connection.assetCounts;
   const statusSelect = h(
@@ -741,6 +757,8 @@ async function screenExplorer(id) {
   });
 
   render(
+
+    gen,
     `Explorer: ${connection.name}`,
     h(
       "p",
@@ -843,10 +861,12 @@ function download(filename, text) {
 
 // ------------------------------------------------------------------------------ connection manager
 async function screenConnections() {
+  const gen = state.generation;
   const [list, usage] = await Promise.all([api.listConnections(state.org), api.usage(state.org)]);
   const editor = h("div");
   const rows = list.items.map((c) => connectionRow(c, editor));
   render(
+    gen,
     "Connections",
     usageLine(usage),
     editor,
@@ -966,9 +986,11 @@ function openEditor(c, editor, opener) {
 
 // ------------------------------------------------------------------------------ usage
 async function screenUsage() {
+  const gen = state.generation;
   const usage = await api.usage(state.org);
   const percent = usage.limit ? Math.min(100, Math.round((usage.used / usage.limit) * 100)) : 100;
   render(
+    gen,
     "Usage",
     h(
       "section",
