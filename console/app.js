@@ -23,6 +23,8 @@ const state = { org: "", cleanup: [], notice: null, generation: 0 };
 
 const ACTIVE = new Set(["queued", "listing", "inspecting", "finalizing"]);
 const POLL_MS = 700;
+// Image formats a browser draws (TIFF is synced but not drawn: its tile keeps the placeholder).
+const BROWSER_IMAGES = new Set(["jpeg", "png", "webp", "gif", "bmp"]);
 const REASONS = [
   "exif_orientation",
   "mp4_major_brand",
@@ -473,6 +475,12 @@ async function screenPreview(id) {
   const now = h("button", { type: "button" }, "Sync now");
   const outcome = h("div");
   now.addEventListener("click", () => startSync(id, now, outcome));
+  const cards = report.sample.map((item) => {
+    const thumb = h("span", { class: `thumb small thumb-${item.kind}`, "aria-hidden": "true" });
+    const node = h("li", { "data-name": item.name }, thumb, h("span", { class: `kind kind-${item.kind}` }, item.kind), " ", h("span", { class: "path" }, item.name), " ", h("span", { class: "muted" }, bytes(item.size)));
+    return { node, thumb, item };
+  });
+  const sampleRows = cards.map((c) => c.node);
   replace(
     body,
     h("p", { class: "lead" }, report.summary),
@@ -493,12 +501,30 @@ async function screenPreview(id) {
     h(
       "ul",
       { class: "sample" },
-      report.sample.map((item) => h("li", {}, h("span", { class: `kind kind-${item.kind}` }, item.kind), " ", h("span", { class: "path" }, item.name), " ", h("span", { class: "muted" }, bytes(item.size)))),
+      sampleRows,
     ),
-    h("p", { class: "muted" }, "Thumbnails appear in the Explorer once the files are synced."),
+    h("p", { class: "muted" }, "Thumbnails show for files an earlier sync already checked; the others appear in the Explorer once synced."),
     h("div", { class: "actions" }, now, later),
     outcome,
   );
+  await sampleThumbnails(id, cards);
+}
+
+// Thumbnails for the sampled images an earlier sync already checked (short-lived read URLs).
+async function sampleThumbnails(id, cards) {
+  const images = cards.filter((c) => c.item.kind === "image");
+  if (!images.length) return;
+  let page;
+  try {
+    page = await api.assets(state.org, id, { status: "synced", pageSize: "1000" });
+  } catch {
+    return; // The list stays without thumbnails.
+  }
+  const byName = new Map(page.items.map((a) => [a.name, a]));
+  const found = images
+    .filter((c) => byName.has(c.item.name))
+    .map((c) => ({ thumb: c.thumb, asset: byName.get(c.item.name) }));
+  await thumbnails(id, found);
 }
 
 function stat(label, value) {
@@ -807,7 +833,11 @@ function assetCard(asset) {
 
 async function thumbnails(id, cards) {
   const wanted = cards.filter(
-    ({ asset }) => asset.id && asset.kind === "image" && (asset.status === "synced" || asset.reason === "exif_orientation"),
+    ({ asset }) =>
+      asset.id &&
+      asset.kind === "image" &&
+      BROWSER_IMAGES.has(asset.format) &&
+      (asset.status === "synced" || asset.reason === "exif_orientation"),
   );
   const queue = wanted.slice();
   async function worker() {

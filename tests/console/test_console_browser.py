@@ -198,6 +198,22 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
     assert by_name["planted/gopro.mp4"]["reason"] == "mp4_major_brand"
 
     # -- Connection Manager: rename, then delete
+
+    # A preview after a sync shows thumbnails of the sampled images already checked.
+    page.goto(f"{service.console_url}#/c/{conn_id}/preview")
+    console.heading("Preview")
+    expect(page.locator(".sample li").first).to_be_visible()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.sample img')]"
+        ".some(i => i.complete && i.naturalWidth > 0)"
+    )
+    # Only formats a browser draws get a thumbnail: no broken image for a TIFF.
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img')].every(i => i.complete && i.naturalWidth > 0)",
+        timeout=15_000,
+    )
+    console.screen("preview-resync")
     page.get_by_role("navigation").get_by_role("link", name="Connections").click()
     console.heading("Connections")
     row = page.locator(f'[data-connection="{conn_id}"]')
