@@ -384,7 +384,12 @@ def test_delete_is_refused_while_a_sync_runs_and_cancel_stops_it(
     console.heading("Busy bucket")
     cancel = page.get_by_role("button", name="Cancel sync")
     cancel.click()
-    expect(page.locator(".progress-text")).to_contain_text("cancelled", timeout=60_000)
+    try:
+        expect(page.locator(".progress-text")).to_contain_text("cancelled", timeout=60_000)
+    except AssertionError:
+        shown = page.locator("#main").inner_text()
+        run = service.api("GET", f"orgs/{org}/connections/{conn_id}/syncs/{run_id}").text
+        raise AssertionError(f"not cancelled; the page shows:\n{shown}\nthe API: {run}") from None
     expect(cancel).to_be_hidden()
     expect(page.get_by_role("table", name="Run history")).to_contain_text("cancelled")
     console.screen("bucket-cancelled")
