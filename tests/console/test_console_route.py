@@ -99,3 +99,15 @@ def test_resolve_refuses_escapes_and_symlinks_out(tmp_path: Path) -> None:
     assert resolve("index.html", root) == (root / "index.html").resolve()
     for bad in ("../secret.js", "link.js", "a/../../secret.js", "/../secret.js", "x\\..\\y.js"):
         assert resolve(bad, root) is None, bad
+
+
+def test_the_console_ships_in_the_app_package() -> None:
+    """``func azure functionapp publish`` honours ``.funcignore``: the console must stay in."""
+    root = Path(__file__).resolve().parents[2]
+    ignored = {
+        line.strip().strip("/")
+        for line in (root / ".funcignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert not {"console", "console/*", "api", "*.js", "*.css", "*.html"} & ignored
+    assert (root / "console" / "index.html").is_file()
