@@ -91,7 +91,7 @@ def security_headers(settings: Settings) -> dict[str, str]:
             "default-src 'none'",
             "script-src 'self'",
             "style-src 'self'",
-            f"img-src 'self' data: {image_sources(settings)}",
+            f"img-src 'self' {image_sources(settings)}",
             "connect-src 'self'",
             "base-uri 'none'",
             "form-action 'none'",

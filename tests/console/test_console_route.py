@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.console import resolve
+from api.console import resolve, security_headers
+from shared.settings import Settings
 from tests.console.conftest import Service
 
 
@@ -111,3 +112,20 @@ def test_the_console_ships_in_the_app_package() -> None:
     }
     assert not {"console", "console/*", "api", "*.js", "*.css", "*.html"} & ignored
     assert (root / "console" / "index.html").is_file()
+
+
+def test_thumbnails_may_come_only_from_the_customers_blob_endpoints(service: Service) -> None:
+    policy = get(service, "/api/console/").headers["content-security-policy"]
+    emulator = httpx.URL(service.customer.blob_endpoint)
+    directives = policy.split("; ")
+    assert f"img-src 'self' http://127.0.0.1:{emulator.port}" in directives
+    azure = Settings.from_env(
+        {
+            "CUSTOMER_STORAGE_MODE": "azure",
+            "PLATFORM_APP_CLIENT_ID": "0a1b2c3d-1111-4222-8333-944455556666",
+            "METADATA_STORAGE_CONNECTION": "UseDevelopmentStorage=true",
+            "STORAGE_ENDPOINT_SUFFIX": "core.chinacloudapi.cn",
+        }
+    )
+    directives = security_headers(azure)["Content-Security-Policy"].split("; ")
+    assert "img-src 'self' https://*.blob.core.chinacloudapi.cn" in directives
