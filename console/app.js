@@ -823,7 +823,7 @@ function assetCard(asset) {
             "div",
             { class: "asset-reason" },
             h("p", {}, h("strong", {}, asset.reasonTitle || asset.reason), asset.detail ? ` (${asset.detail})` : ""),
-            asset.fix ? h("p", { class: "check-fix" }, h("span", { class: "label" }, "Fix: "), asset.fix) : null,
+            asset.fix ? h("details", { class: "fix" }, h("summary", {}, "How to fix"), h("p", {}, asset.fix)) : null,
           )
         : null,
     ),
@@ -845,7 +845,7 @@ async function thumbnails(id, cards) {
       const card = queue.shift();
       try {
         const { url } = await api.assetUrl(state.org, id, card.asset.id);
-        replace(card.thumb, h("img", { src: url, alt: "", loading: "lazy", decoding: "async", referrerpolicy: "no-referrer" }));
+        replace(card.thumb, h("img", { src: url, alt: "", decoding: "async", referrerpolicy: "no-referrer" }));
       } catch {
         // The tile keeps its placeholder.
       }

@@ -242,6 +242,11 @@ class Console:
     def screen(self, name: str) -> None:
         """Screenshot ``name`` at both widths, with an axe scan at each: nothing serious."""
         SCREENSHOTS.mkdir(exist_ok=True)
+        # Every image on the screen loads and draws: no broken thumbnail anywhere.
+        self.page.wait_for_function(
+            "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)",
+            timeout=15_000,
+        )
         original = self.page.viewport_size or {"width": 1280, "height": 900}
         for width in WIDTHS:
             self.page.set_viewport_size({"width": width, "height": 900})

@@ -170,10 +170,13 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
     )
     cards = page.locator("article.asset")
     expect(cards).to_have_count(24)
+    console.screen("explorer")
     page.get_by_role("button", name="Load more").click()
     expect(cards).to_have_count(48)
     page.get_by_label("Skip reason").select_option("exif_orientation")
     rotated = page.locator('[data-name="planted/rotated phone photo.jpg"]')
+    rotated.get_by_text("How to fix").click()
+    expect(rotated.locator("details.fix p")).to_be_visible()
     expect(rotated).to_contain_text("mogrify -auto-orient")
     expect(page.get_by_label("Status")).to_have_value("skipped")
     expect(page.locator(".asset-synced")).to_have_count(0)
@@ -207,12 +210,7 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
         "() => [...document.querySelectorAll('.sample img')]"
         ".some(i => i.complete && i.naturalWidth > 0)"
     )
-    # Only formats a browser draws get a thumbnail: no broken image for a TIFF.
-    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('img')].every(i => i.complete && i.naturalWidth > 0)",
-        timeout=15_000,
-    )
+    # Only formats a browser draws get a thumbnail (no broken image for a TIFF: see screen()).
     console.screen("preview-resync")
     page.get_by_role("navigation").get_by_role("link", name="Connections").click()
     console.heading("Connections")
@@ -223,6 +221,7 @@ def test_walk_the_wizard_sync_and_read_the_skip_report(
     row.get_by_role("button", name="Rename or re-scope").click()
     page.get_by_label("Connection name").fill("Field media (2026)")
     page.get_by_label("Folder prefix").fill("site-a/")
+    console.screen("connections-edit")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved “Field media (2026)”.")).to_be_visible()
     expect(row).to_contain_text("Field media (2026)")
