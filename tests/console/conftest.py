@@ -46,6 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
 ]
 WIDTHS = (1280, 390)
 APP_ID = "0a1b2c3d-1111-4222-8333-944455556666"
