@@ -115,6 +115,8 @@ function render(gen, title, ...children) {
 }
 
 function signOut(message) {
+  leave();
+  state.generation += 1;
   setKey("");
   state.org = "";
   document.getElementById("nav").hidden = true;

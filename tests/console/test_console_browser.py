@@ -341,6 +341,12 @@ def test_a_wrong_key_and_the_free_plan_are_explained(
     expect(refusal).to_contain_text("A paid plan is required")
     expect(refusal).to_contain_text("plan_required")
 
+    # Signing out forgets the key: the next screen is the sign-in, with empty fields.
+    page.get_by_role("button", name="Sign out").click()
+    console.heading("Sign in")
+    expect(page.get_by_role("navigation")).to_be_hidden()
+    expect(page.get_by_label("Function key")).to_have_value("")
+
 
 def test_delete_is_refused_while_a_sync_runs_and_cancel_stops_it(
     console: Console, service: Service, container: ContainerClient, unique_name: str
