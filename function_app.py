@@ -9,6 +9,7 @@ from activities.sync_inspect_batch import bp as inspect_batch_bp
 from activities.sync_list_page import bp as list_page_bp
 from api.assets import bp as assets_bp
 from api.connections import bp as connections_bp
+from api.console import bp as console_bp
 from api.diagnostics import bp as diagnostics_bp
 from api.health import bp as health_bp
 from api.openapi import bp as openapi_bp
@@ -30,3 +31,4 @@ app.register_functions(sync_run_bp)
 app.register_functions(list_page_bp)
 app.register_functions(inspect_batch_bp)
 app.register_functions(finish_run_bp)
+app.register_functions(console_bp)
