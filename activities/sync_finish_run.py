@@ -8,7 +8,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names
+from shared.errors import DomainError
 from shared.sync import engine
+from shared.sync.failures import metadata_error
 from shared.sync.model import Counters, RunStatus, empty_counters
 from shared.sync.runtime import runtime
 
@@ -37,4 +39,9 @@ async def _finish(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload", activity=names.FINISH_RUN_ACTIVITY)
 def sync_finish_run(payload: dict[str, Any]) -> dict[str, Any]:
-    return asyncio.run(_finish(payload))
+    try:
+        return asyncio.run(_finish(payload))
+    except DomainError:
+        raise
+    except Exception as exc:  # the platform's own store: the orchestrator waits it out
+        raise metadata_error("finishing", exc) from exc

@@ -10,7 +10,7 @@ import azure.durable_functions as df
 from shared import names
 from shared.errors import DomainError
 from shared.sync import engine
-from shared.sync.failures import step_error
+from shared.sync.failures import metadata_error, step_error
 from shared.sync.model import ListedPage, RunStatus
 from shared.sync.runtime import runtime
 
@@ -59,5 +59,8 @@ def sync_list_page(payload: dict[str, Any]) -> ListedPage:
         return asyncio.run(_list(payload))
     except DomainError:
         raise
-    except Exception as exc:
-        raise step_error("listing", exc, emulator=runtime().storage.emulator) from exc
+    except engine.CustomerStorageError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        raise step_error("listing", cause, emulator=runtime().storage.emulator) from exc
+    except Exception as exc:  # the platform's own store (tables, staging blobs)
+        raise metadata_error("listing", exc) from exc

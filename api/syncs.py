@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import azure.durable_functions as df
 import azure.functions as func
 
@@ -9,8 +11,16 @@ from api import deps
 from api.http import http_boundary, json_response
 from shared.sync import service
 from shared.sync.runs import RunRecord
+from shared.sync.staging import Staging
 
 bp = df.Blueprint()
+
+
+@lru_cache(maxsize=1)
+def _staging() -> Staging:
+    """Staged run data, deleted when a run is cancelled or found interrupted."""
+    return Staging.from_settings(deps.settings())
+
 
 _BASE = "orgs/{org}/connections/{connection}/syncs"
 
@@ -61,6 +71,7 @@ async def start_sync(
         runs=deps.runs(),
         orgs=deps.orgs(),
         settings=settings,
+        staging=_staging(),
     )
     links = _links(req, org, connection, record.run_id)
     body = {"runId": record.run_id, "status": record.status.value, **links}
@@ -87,8 +98,11 @@ async def get_sync(
     org, connection = deps.route_ids(req)
     run = deps.run_id(req)
     row = deps.connections().get(org, connection)
-    record = deps.runs().get(connection, run)
-    view = await service.progress_view(connection=row, record=record, client=client)
+    runs = deps.runs()
+    record = runs.get(connection, run)
+    view = await service.progress_view(
+        connection=row, record=record, client=client, progress=runs.progress_board()
+    )
     view.update(_links(req, org, connection, run))
     return json_response(view, headers={"Cache-Control": "no-store"})
 
@@ -109,5 +123,6 @@ async def cancel_sync(
         client=client,
         connections=deps.connections(),
         runs=deps.runs(),
+        staging=_staging(),
     )
     return json_response({**_summary(record), **_links(req, org, connection, run)}, status=202)

@@ -119,6 +119,11 @@ class Settings:
     platform_app_tenant_id: str = "organizations"
     #: Seconds a preview may spend listing before it answers "at least N" (the HTTP limit is 230).
     preview_time_budget_seconds: int = 60
+    #: Seconds of continuous storage or metadata-store failure a sync run waits out (durable
+    #: timers, growing backoff from ``sync_outage_first_delay_seconds`` up to a minute) before
+    #: it fails with a clear code.
+    sync_outage_limit_seconds: int = 900
+    sync_outage_first_delay_seconds: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -184,6 +189,8 @@ class Settings:
             preview_max_blobs=_int(env, "PREVIEW_MAX_BLOBS", 50_000, 100, 10**7),
             platform_app_tenant_id=_tenant(env.get("PLATFORM_APP_TENANT_ID", "")),
             preview_time_budget_seconds=_int(env, "PREVIEW_TIME_BUDGET_SECONDS", 60, 1, 200),
+            sync_outage_limit_seconds=_int(env, "SYNC_OUTAGE_LIMIT_SECONDS", 900, 0, 86_400),
+            sync_outage_first_delay_seconds=_int(env, "SYNC_OUTAGE_RETRY_SECONDS", 5, 1, 300),
         )
 
     def emulator_key(self, account: str) -> str | None:

@@ -15,6 +15,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared.errors import NotFoundError
 from shared.sync.model import Counters, RunStatus, empty_counters
+from shared.sync.progress import ProgressBoard
 
 __all__ = ["RUNS_TABLE", "RunRecord", "RunsRepository", "instance_id_for", "new_run_id"]
 
@@ -27,9 +28,10 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
-def instance_id_for(connection_id: str) -> str:
-    """One orchestration instance per connection at a time (a singleton)."""
-    return f"sync-{connection_id}"
+def instance_id_for(connection_id: str, run_id: str) -> str:
+    """One orchestration instance per run: a finished run's status can never be mistaken for
+    a new run's (the connection row's ``activeRunId`` is what keeps runs one at a time)."""
+    return f"sync-{connection_id}-{run_id}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,10 @@ class RunsRepository:
             entity["expectedTotal"] = expected_total
         self._table.create_entity(entity)
         return RunRecord.from_entity(entity)
+
+    def progress_board(self) -> ProgressBoard:
+        """Live per-batch progress rows (same table, their own partitions)."""
+        return ProgressBoard(self._table)
 
     def get(self, connection_id: str, run_id: str) -> RunRecord:
         try:
