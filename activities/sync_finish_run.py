@@ -34,6 +34,7 @@ async def _finish(payload: dict[str, Any]) -> dict[str, Any]:
             connections=rt.connections,
             runs=rt.runs,
             staging=rt.staging,
+            phases=payload.get("phases"),
         )
 
 

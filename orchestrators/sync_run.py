@@ -140,7 +140,13 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
                 yield context.create_timer(retry_at)
 
     def finish(status: RunStatus, error: dict[str, str] | None) -> Generator[Any, Any, Any]:
-        payload = {**common, "status": status.value, "totals": totals, "error": error}
+        payload = {
+            **common,
+            "status": status.value,
+            "totals": totals,
+            "error": error,
+            "phases": phases,
+        }
         results = yield from attempt(
             lambda: [context.call_activity(names.FINISH_RUN_ACTIVITY, payload)]
         )

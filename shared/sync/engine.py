@@ -376,6 +376,7 @@ async def finish_run(
     connections: ConnectionRepository,
     runs: RunsRepository,
     staging: Staging,
+    phases: list[str] | None = None,
 ) -> dict[str, Any]:
     """Close a run: deletions (complete runs only), asset counts, run row, connection, staging."""
     removed = 0
@@ -411,6 +412,7 @@ async def finish_run(
         error_code=(error or {}).get("code"),
         error_message=(error or {}).get("message"),
         only_if_not_terminal=True,
+        phases=[*(phases or []), final.value],
     )
     staging.delete_run(run_id)
     runs.progress_board().delete(connection_id, run_id)

@@ -50,6 +50,8 @@ class RunRecord:
     error_message: str | None
     expected_total: int | None
     etag: str | None = None
+    #: Phases the run went through (recorded when it ends).
+    phases: tuple[str, ...] = ()
 
     @classmethod
     def from_entity(cls, e: dict[str, Any]) -> RunRecord:
@@ -71,6 +73,7 @@ class RunRecord:
             error_message=e.get("errorMessage") or None,
             expected_total=e.get("expectedTotal"),
             etag=getattr(e, "metadata", {}).get("etag"),
+            phases=tuple(json.loads(e["phases"])) if e.get("phases") else (),
         )
 
 
@@ -136,6 +139,7 @@ class RunsRepository:
         error_code: str | None = None,
         error_message: str | None = None,
         only_if_not_terminal: bool = False,
+        phases: list[str] | None = None,
     ) -> bool:
         """Merge new fields into a run row; with ``only_if_not_terminal`` a finished run is
         left alone (the update is skipped and False returned)."""
@@ -147,6 +151,8 @@ class RunsRepository:
                 patch["finishedAt"] = now
         if counters is not None:
             patch["counters"] = json.dumps(counters)
+        if phases is not None:
+            patch["phases"] = json.dumps(phases)
         if error_code is not None:
             patch["errorCode"] = error_code
             patch["errorMessage"] = error_message or ""

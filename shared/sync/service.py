@@ -406,9 +406,11 @@ async def progress_view(
     eta = None
     if not done and rate > 0:
         eta = round((total - processed) / rate)
-    phases = custom.get("phases")
+    phases = custom.get("phases") if custom else list(record.phases)
     if not isinstance(phases, list):
-        phases = [status.value] if status is not RunStatus.QUEUED else []
+        phases = []
+    if not phases and status is not RunStatus.QUEUED:
+        phases = [status.value]
     if done and status.value not in phases:
         phases = [*phases, status.value]
     waiting = custom.get("waiting") if isinstance(custom.get("waiting"), dict) else None
