@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -139,7 +140,7 @@ class RunsRepository:
         error_code: str | None = None,
         error_message: str | None = None,
         only_if_not_terminal: bool = False,
-        phases: list[str] | None = None,
+        phases: Sequence[str] | None = None,
     ) -> bool:
         """Merge new fields into a run row; with ``only_if_not_terminal`` a finished run is
         left alone (the update is skipped and False returned)."""
@@ -152,7 +153,7 @@ class RunsRepository:
         if counters is not None:
             patch["counters"] = json.dumps(counters)
         if phases is not None:
-            patch["phases"] = json.dumps(phases)
+            patch["phases"] = json.dumps(list(phases))
         if error_code is not None:
             patch["errorCode"] = error_code
             patch["errorMessage"] = error_message or ""
