@@ -160,8 +160,10 @@ async def list_page(
         return items, pages.continuation_token
 
     async def listed() -> tuple[list[Any], str | None]:
+        # The storage pipeline already retries each request; the orchestrator waits out longer
+        # outages with durable timers. Retrying here too would multiply the wait.
         try:
-            return await with_retries(fetch)
+            return await fetch()
         except Exception as exc:
             raise CustomerStorageError("listing failed") from exc
 
