@@ -29,7 +29,7 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             only_if_not_terminal=True,
         )
     async with rt.storage.async_container_client(connection.account, connection.container) as cc:
-        return await engine.list_page(
+        page = await engine.list_page(
             snapshot=(
                 (
                     lambda: engine.prepare_run(
@@ -50,6 +50,10 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             container=cc,
             staging=rt.staging,
         )
+    if rt.runs.get(connection.connection_id, payload["runId"]).status.terminal:
+        # Cancelled while this page was listed: what it just staged must not stay behind.
+        rt.staging.delete_run(payload["runId"])
+    return page
 
 
 @bp.activity_trigger(input_name="payload", activity=names.LIST_PAGE_ACTIVITY)
