@@ -42,7 +42,7 @@ def test_the_message_names_the_step_and_hides_the_runtime_text(
 def test_outage_messages_say_how_long_it_waited() -> None:
     assert "15 minutes" in customer_message("sync_unreachable", waited=900)
     assert "45 seconds" in customer_message("sync_throttled", waited=45)
-    assert TRANSIENT_CODES == {"sync_unreachable", "sync_throttled", "sync_metadata_unavailable"}
+    assert {"sync_unreachable", "sync_throttled", "sync_metadata_unavailable"} == TRANSIENT_CODES
 
 
 def test_unknown_text_is_an_unexpected_error_without_details() -> None:
