@@ -272,7 +272,18 @@ async def inspect_batch(
 
     ticking = asyncio.create_task(ticker()) if report is not None else None
     try:
-        inspected = await asyncio.gather(*(one(e) for e in entries))
+        inspected = list(await asyncio.gather(*(one(e) for e in entries)))
+        faulty = [k for k, i in enumerate(inspected) if i.outage is not None]
+        if faulty and len(faulty) < len(inspected):
+            # A few reads failed while the rest went through: read those once more now that the
+            # batch is otherwise done (they never held the others), before failing the batch.
+            async def retry(entry: StagedEntry) -> InspectedBlob:
+                async with gate:
+                    return await inspector(entry, container)
+
+            again = await asyncio.gather(*(retry(inspected[k].entry) for k in faulty))
+            for k, item in zip(faulty, again, strict=True):
+                inspected[k] = item
     finally:
         if ticking is not None:
             ticking.cancel()
