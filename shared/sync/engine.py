@@ -261,7 +261,7 @@ async def inspect_batch(
         return item
 
     async def ticker() -> None:
-        """Report progress about once a second, off the event loop's path."""
+        """Report progress twice a second, off the event loop's path."""
         assert report is not None
         reported = 0
         while True:

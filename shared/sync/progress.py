@@ -1,7 +1,7 @@
 """Live progress of a run's inspection batches, reported by the activities as they go.
 
 The orchestrator's custom status changes only when a wave of batches completes; each batch
-therefore reports how many of its blobs it has handled, about once a second, in a small row of
+therefore reports how many of its blobs it has handled, twice a second, in a small row of
 the ``SyncRuns`` table (partition ``progress~<connection>~<run>``, one row per batch keyed by
 :func:`shared.sync.model.batch_key`). The progress route adds the batches the orchestrator has
 not folded into its counters yet (keys from its ``foldedThrough`` on). The rows are deleted when
@@ -21,7 +21,7 @@ __all__ = ["PROGRESS_INTERVAL_SECONDS", "BatchReporter", "ProgressBoard"]
 _log = logging.getLogger(__name__)
 
 #: How often a running batch reports.
-PROGRESS_INTERVAL_SECONDS = 1.0
+PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 class ProgressBoard:

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.errors import NotFoundError
+from shared.errors import ConflictError, NotFoundError
 from shared.sync.model import Counters, RunStatus, empty_counters
 from shared.sync.progress import ProgressBoard
 
@@ -160,13 +160,20 @@ class RunsRepository:
         if not only_if_not_terminal:
             self._table.upsert_entity(patch, mode=UpdateMode.MERGE)
             return True
-        current = self._table.get_entity(connection_id, run_id)
-        if RunStatus(current.get("status", "queued")).terminal:
-            return False
-        self._table.update_entity(
-            patch,
-            mode=UpdateMode.MERGE,
-            etag=current.metadata["etag"],
-            match_condition=MatchConditions.IfNotModified,
-        )
-        return True
+        for _ in range(10):
+            current = self._table.get_entity(connection_id, run_id)
+            if RunStatus(current.get("status", "queued")).terminal:
+                return False
+            try:
+                self._table.update_entity(
+                    patch,
+                    mode=UpdateMode.MERGE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as exc:
+                if exc.status_code != 412:
+                    raise
+                continue  # written meanwhile (another step or close): read it again
+            return True
+        raise ConflictError("the run kept changing", code="run_changed")

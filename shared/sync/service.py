@@ -272,9 +272,8 @@ async def cancel_sync(
     instance = record.instance_id or instance_id_for(connection_id, run_id)
     live = await client.get_status(instance)
     counters = _live_counters(live, record.counters, run_id)
-    if _runtime_status(live) in _RUNNING:
-        await client.terminate(instance, f"cancelled by the user (run {run_id})")
-        await _wait_until_stopped(client, instance)
+    # The record first: a start racing this cancel then sees a cancelled run, never one to
+    # close as interrupted, and a finishing run keeps "cancelled" (its close skips a closed run).
     closed = runs.update(
         connection_id,
         run_id,
@@ -282,19 +281,21 @@ async def cancel_sync(
         counters=counters,
         only_if_not_terminal=True,
     )
-    if closed:  # else the run finished on its own just before: its own record stands
-        release_connection(
-            connections,
-            org,
-            connection_id,
-            run_id,
-            extra={
-                "lastSync": json.dumps(last_sync_summary(run_id, RunStatus.CANCELLED, counters))
-            },
-        )
-        if staging is not None:
-            _delete_staged(staging, run_id)
-        runs.progress_board().delete(connection_id, run_id)
+    if not closed:  # the run finished on its own just before: its own record stands
+        return runs.get(connection_id, run_id)
+    if _runtime_status(live) in _RUNNING:
+        await client.terminate(instance, f"cancelled by the user (run {run_id})")
+        await _wait_until_stopped(client, instance)
+    release_connection(
+        connections,
+        org,
+        connection_id,
+        run_id,
+        extra={"lastSync": json.dumps(last_sync_summary(run_id, RunStatus.CANCELLED, counters))},
+    )
+    if staging is not None:
+        _delete_staged(staging, run_id)
+    runs.progress_board().delete(connection_id, run_id)
     return runs.get(connection_id, run_id)
 
 

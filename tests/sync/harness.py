@@ -57,9 +57,29 @@ class CountingProxy:
         with self._lock:
             self._down[(service, prefix)] = mode
 
+    #: Added latency per request: (service, path prefix) -> seconds.
+    _slow: dict[tuple[str, str], float] = field(default_factory=dict)
+
     def restore(self) -> None:
         with self._lock:
             self._down.clear()
+            self._slow.clear()
+
+    def latency(self, service: str, prefix: str, seconds: float) -> None:
+        """Delay every request to ``service`` under ``prefix`` (a slower, WAN-like link)."""
+        with self._lock:
+            self._slow[(service, prefix)] = seconds
+
+    def _latency(self, service: str, path: str) -> float:
+        with self._lock:
+            return max(
+                (
+                    d
+                    for (sv, prefix), d in self._slow.items()
+                    if sv == service and path.startswith(prefix)
+                ),
+                default=0.0,
+            )
 
     def _outage_mode(self, service: str, path: str) -> str | None:
         with self._lock:
@@ -78,6 +98,9 @@ class CountingProxy:
 
     async def _forward(self, request: web.Request, service: str, target: str) -> web.Response:
         body = await request.read()
+        delay = self._latency(service, request.path)
+        if delay:
+            await asyncio.sleep(delay)
         mode = self._outage_mode(service, request.path)
         if mode == "busy":
             return web.Response(

@@ -83,14 +83,20 @@ def test_progress_moves_and_a_no_change_resync_names_the_total(
     big_container: ContainerClient,
     unique_name: str,
 ) -> None:
-    _, api, _ = default_service
+    _, api, proxy = default_service
+    # Tiny blobs on loopback would sync in a few seconds; a link with 200 ms per request makes
+    # the run last long enough to watch (the default 2,000-blob wave otherwise ends in ~6 s).
+    proxy.latency("blob", "/contosomedia/", 0.2)
     org = f"org-{unique_name}"
     api.put_org(org)
     conn = api.connect(org, account="contosomedia", container=big_container.container_name)
     started = api.start_sync(org, conn)
     assert started.status_code == 202, started.text
 
-    views = _poll(api, org, conn, started.json()["runId"])
+    try:
+        views = _poll(api, org, conn, started.json()["runId"])
+    finally:
+        proxy.restore()
 
     last = views[-1]
     assert last["status"] == "completed", last["error"]

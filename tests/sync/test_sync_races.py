@@ -19,20 +19,21 @@ from tests.sync.test_sync_e2e import connected, upload
 FILES = [(f"r/{i}.jpg", mediagen.jpeg(24, 16, seed=i)) for i in range(3)]
 
 
-def _start_all(base_url: str, path: str, delays: list[float]) -> list[httpx.Response]:
-    """POST ``path`` once per delay, each from its own thread and client, released together
-    and then held back by its delay (seconds)."""
-    clients = [httpx.Client(base_url=base_url, timeout=60) for _ in delays]
-    barrier = threading.Barrier(len(delays))
-    out: list[httpx.Response | None] = [None] * len(delays)
+def _post_all(base_url: str, posts: list[tuple[str, float]]) -> list[httpx.Response]:
+    """POST each path from its own thread and client, released together and then held back
+    by its delay (seconds)."""
+    clients = [httpx.Client(base_url=base_url, timeout=60) for _ in posts]
+    barrier = threading.Barrier(len(posts))
+    out: list[httpx.Response | None] = [None] * len(posts)
 
     def one(k: int) -> None:
+        path, delay = posts[k]
         barrier.wait()
-        if delays[k]:
-            time.sleep(delays[k])
+        if delay:
+            time.sleep(delay)
         out[k] = clients[k].post(path)
 
-    threads = [threading.Thread(target=one, args=(k,)) for k in range(len(delays))]
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(len(posts))]
     for t in threads:
         t.start()
     for t in threads:
@@ -41,6 +42,10 @@ def _start_all(base_url: str, path: str, delays: list[float]) -> list[httpx.Resp
         c.close()
     assert all(r is not None for r in out)
     return [r for r in out if r is not None]
+
+
+def _start_all(base_url: str, path: str, delays: list[float]) -> list[httpx.Response]:
+    return _post_all(base_url, [(path, d) for d in delays])
 
 
 def _one_accepted(responses: list[httpx.Response]) -> str:
@@ -154,3 +159,30 @@ def test_cancel_removes_the_runs_staged_data(
     ):
         time.sleep(0.2)
     assert left == []
+
+
+def test_a_start_racing_a_cancel_never_fails_either_run(
+    service: tuple[DevHostProcess, Api, CountingProxy],
+    container: ContainerClient,
+    unique_name: str,
+) -> None:
+    host, api, _ = service
+    files = [(f"x/{i:03d}.jpg", mediagen.jpeg(64, 48, seed=i)) for i in range(60)]
+    org, conn = connected(api, container, files, unique_name)
+    base = f"/api/orgs/{org}/connections/{conn}/syncs"
+    for _trial in range(5):
+        first = api.start_sync(org, conn)
+        assert first.status_code == 202, first.text
+        run = first.json()["runId"]
+        cancel, started = _post_all(host.base_url, [(f"{base}/{run}/cancel", 0.0), (base, 0.01)])
+
+        assert cancel.status_code in (202, 409), cancel.text
+        assert api.wait(org, conn, run)["status"] in ("cancelled", "completed")
+        if started.status_code == 409:  # the cancelled run was still stopping
+            assert started.json()["runId"] == run, started.text
+            started = api.start_sync(org, conn)
+        assert started.status_code == 202, started.text
+        assert api.wait(org, conn, started.json()["runId"])["status"] == "completed"
+
+    history = _history(api, org, conn)
+    assert all(h["status"] in ("cancelled", "completed") for h in history), history
