@@ -14,6 +14,7 @@ from shared.wiring import wiring
 
 bp = df.Blueprint()
 
+
 _BASE = "orgs/{org}/connections/{connection}/syncs"
 
 
@@ -64,6 +65,7 @@ async def start_sync(
         runs=wiring().runs,
         orgs=wiring().orgs,
         settings=settings,
+        staging=wiring().staging,
     )
     links = _links(req, org, connection, record.run_id)
     body = {"runId": record.run_id, "status": record.status.value, **links}
@@ -90,10 +92,12 @@ async def get_sync(
 ) -> func.HttpResponse:
     org, connection = params.route_ids(req)
     run = params.run_id(req)
-    wiring().orgs.require(org)
     row = wiring().connections.get(org, connection)
-    record = wiring().runs.get(connection, run)
-    view = await control.progress_view(connection=row, record=record, client=client)
+    runs = wiring().runs
+    record = runs.get(connection, run)
+    view = await control.progress_view(
+        connection=row, record=record, client=client, progress=runs.progress_board()
+    )
     view.update(_links(req, org, connection, run))
     return json_response(view, headers={"Cache-Control": "no-store"})
 
@@ -115,5 +119,6 @@ async def cancel_sync(
         client=client,
         connections=wiring().connections,
         runs=wiring().runs,
+        staging=wiring().staging,
     )
     return json_response({**_summary(record), **_links(req, org, connection, run)}, status=202)

@@ -73,6 +73,8 @@ param syncSettings object = {
   SYNC_BATCHES_IN_FLIGHT: '4'
   PREVIEW_MAX_BLOBS: '50000'
   PREVIEW_TIME_BUDGET_SECONDS: '60'
+  SYNC_OUTAGE_LIMIT_SECONDS: '900'
+  SYNC_OUTAGE_RETRY_SECONDS: '5'
 }
 
 var token = toLower(uniqueString(subscription().id, environmentName, location))
