@@ -92,6 +92,7 @@ async def get_sync(
 ) -> func.HttpResponse:
     org, connection = params.route_ids(req)
     run = params.run_id(req)
+    wiring().orgs.require(org)
     row = wiring().connections.get(org, connection)
     runs = wiring().runs
     record = runs.get(connection, run)

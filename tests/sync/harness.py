@@ -316,10 +316,12 @@ def running_service(
         customers,
         blob_endpoint=f"http://127.0.0.1:{proxy.blob_port}",
         metadata_connection=metadata,
-        SYNC_PAGE_SIZE="100",
-        SYNC_BATCH_SIZE="40",
-        SYNC_PAGES_PER_EXECUTION="2",
-        **(extra_env or {}),
+        **{
+            "SYNC_PAGE_SIZE": "100",
+            "SYNC_BATCH_SIZE": "40",
+            "SYNC_PAGES_PER_EXECUTION": "2",
+            **(extra_env or {}),
+        },
     )
     host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace)
     try:

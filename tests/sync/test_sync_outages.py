@@ -15,9 +15,10 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 import mediagen
+from blobsync_cli.client import TERMINAL_STATUSES as TERMINAL
 from devhost.azurite import DEV_ACCOUNT, Azurite, EmulatorAccount
 from devhost.testing import DevHostProcess
-from tests.sync.harness import TERMINAL, Api, CountingProxy, running_service
+from tests.sync.harness import Api, CountingProxy, running_service
 from tests.sync.test_sync_e2e import (
     ROWS_PER_ASSET,
     connected,
