@@ -13,6 +13,7 @@ from activities.sync_list_page import bp as list_page_bp
 from api.assets import bp as assets_bp
 from api.autosync import bp as autosync_bp
 from api.connections import bp as connections_bp
+from api.console import bp as console_bp
 from api.diagnostics import bp as diagnostics_bp
 from api.events import bp as events_bp
 from api.health import bp as health_bp
@@ -38,6 +39,7 @@ app.register_functions(sync_run_bp)
 app.register_functions(list_page_bp)
 app.register_functions(inspect_batch_bp)
 app.register_functions(finish_run_bp)
+app.register_functions(console_bp)
 app.register_functions(autosync_bp)
 app.register_functions(events_bp)
 app.register_functions(scheduler_bp)

@@ -29,4 +29,5 @@ async def autosync_schedule_fire(
         runs=rt.runs,
         orgs=rt.orgs,
         settings=rt.settings,
+        staging=rt.staging,
     )

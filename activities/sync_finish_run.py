@@ -8,7 +8,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names, telemetry
+from shared.errors import DomainError
 from shared.sync import steps
+from shared.sync.failures import metadata_error
 from shared.sync.model import Counters, RunStatus, empty_counters
 from shared.wiring import wiring
 
@@ -32,10 +34,16 @@ async def _finish(payload: dict[str, Any]) -> dict[str, Any]:
             connections=rt.connections,
             runs=rt.runs,
             staging=rt.staging,
+            phases=payload.get("phases"),
         )
 
 
 @bp.activity_trigger(input_name="payload", activity=names.FINISH_RUN_ACTIVITY)
 @telemetry.traced_activity("sync.finish_run")
 def sync_finish_run(payload: dict[str, Any]) -> dict[str, Any]:
-    return asyncio.run(_finish(payload))
+    try:
+        return asyncio.run(_finish(payload))
+    except DomainError:
+        raise
+    except Exception as exc:  # the platform's own store: the orchestrator waits it out
+        raise metadata_error("finishing", exc) from exc

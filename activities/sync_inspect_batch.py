@@ -12,9 +12,9 @@ from shared import names, telemetry
 from shared.errors import DomainError
 from shared.store import month_of
 from shared.sync import steps
-from shared.sync.failures import step_error
+from shared.sync.failures import metadata_error, step_error
 from shared.sync.inspector import inspect_entry
-from shared.sync.model import BatchResult
+from shared.sync.model import BatchResult, batch_key
 from shared.wiring import wiring
 
 bp = df.Blueprint()
@@ -47,6 +47,11 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
             charge=charge,
             rows_per_kind=rt.rows_per_kind,
             read_concurrency=rt.settings.sync_read_concurrency,
+            report=rt.runs.progress_board().reporter(
+                connection.connection_id,
+                payload["runId"],
+                batch_key(int(payload.get("page", 0)), int(payload["start"])),
+            ),
         )
 
 
@@ -57,5 +62,8 @@ def sync_inspect_batch(payload: dict[str, Any]) -> BatchResult:
         return asyncio.run(_inspect(payload))
     except DomainError:
         raise
-    except Exception as exc:
-        raise step_error("inspection", exc, emulator=wiring().storage.emulator) from exc
+    except steps.CustomerStorageError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        raise step_error("inspection", cause, emulator=wiring().storage.emulator) from exc
+    except Exception as exc:  # the platform's own store (tables, staging blobs)
+        raise metadata_error("inspection", exc) from exc

@@ -10,7 +10,7 @@ import azure.durable_functions as df
 from shared import names, telemetry
 from shared.errors import DomainError
 from shared.sync import steps
-from shared.sync.failures import step_error
+from shared.sync.failures import metadata_error, step_error
 from shared.sync.model import ListedPage, RunStatus
 from shared.wiring import wiring
 
@@ -29,7 +29,7 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             only_if_not_terminal=True,
         )
     async with rt.storage.async_container_client(connection.account, connection.container) as cc:
-        return await steps.list_page(
+        page = await steps.list_page(
             snapshot=(
                 (
                     lambda: steps.prepare_run(
@@ -50,6 +50,10 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             container=cc,
             staging=rt.staging,
         )
+    if rt.runs.get(connection.connection_id, payload["runId"]).status.terminal:
+        # Cancelled while this page was listed: what it just staged must not stay behind.
+        rt.staging.delete_run(payload["runId"])
+    return page
 
 
 @bp.activity_trigger(input_name="payload", activity=names.LIST_PAGE_ACTIVITY)
@@ -60,5 +64,8 @@ def sync_list_page(payload: dict[str, Any]) -> ListedPage:
         return asyncio.run(_list(payload))
     except DomainError:
         raise
-    except Exception as exc:
-        raise step_error("listing", exc, emulator=wiring().storage.emulator) from exc
+    except steps.CustomerStorageError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        raise step_error("listing", cause, emulator=wiring().storage.emulator) from exc
+    except Exception as exc:  # the platform's own store (tables, staging blobs)
+        raise metadata_error("listing", exc) from exc

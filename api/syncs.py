@@ -15,6 +15,7 @@ from shared.wiring import wiring
 
 bp = df.Blueprint()
 
+
 _BASE = "orgs/{org}/connections/{connection}/syncs"
 
 
@@ -65,6 +66,7 @@ async def start_sync(
         runs=wiring().runs,
         orgs=wiring().orgs,
         settings=settings,
+        staging=wiring().staging,
     )
     links = _links(req, org, connection, record.run_id)
     body = {"runId": record.run_id, "status": record.status.value, **links}
@@ -93,8 +95,11 @@ async def get_sync(
     run = params.run_id(req)
     wiring().orgs.require(org)
     row = wiring().connections.get(org, connection)
-    record = wiring().runs.get(connection, run)
-    view = await control.progress_view(connection=row, record=record, client=client)
+    runs = wiring().runs
+    record = runs.get(connection, run)
+    view = await control.progress_view(
+        connection=row, record=record, client=client, progress=runs.progress_board()
+    )
     view.update(_links(req, org, connection, run))
     return json_response(view, headers={"Cache-Control": "no-store"})
 
@@ -116,6 +121,7 @@ async def cancel_sync(
         client=client,
         connections=wiring().connections,
         runs=wiring().runs,
+        staging=wiring().staging,
     )
     await after_run.after_cancel(org=org, connection_id=connection, run_id=run, client=client)
     return json_response({**_summary(record), **_links(req, org, connection, run)}, status=202)

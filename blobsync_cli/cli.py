@@ -374,11 +374,18 @@ def connect(
 
 @cli.command()
 @org_conn_arguments
+@click.option(
+    "--shell",
+    type=click.Choice(["bash", "powershell"]),
+    default="bash",
+    show_default=True,
+    help="Print the commands for this shell (Cloud Shell has both).",
+)
 @session_command
-def setup(session: Session, org_id: str, connection: str) -> None:
+def setup(session: Session, org_id: str, connection: str, shell: str) -> None:
     """Wizard steps 2-4 again: service principal, role assignment with its condition, CORS."""
     result = session.client.get_setup(org_id, connection)
-    session.show(result, render_setup)
+    session.show(result, lambda out, value: render_setup(out, value, shell=shell))
 
 
 @cli.command("list")

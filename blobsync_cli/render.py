@@ -262,15 +262,23 @@ def render_connection_created(console: Console, created: Mapping[str, Any]) -> N
     render_setup(console, created.get("setup") or {})
 
 
-def render_setup(console: Console, setup: Mapping[str, Any]) -> None:
-    """Wizard steps 2-4: service principal, role assignment with its condition, CORS."""
+def _shell(step: Mapping[str, Any], key: str, shell: str) -> str:
+    """The step's command for ``shell`` (``commands``/``verifyCommands``), else the bash one."""
+    variants = step.get(key) or {}
+    fallback = step.get(key.removesuffix("s"), "")
+    return str(variants.get(shell) or variants.get("bash") or fallback or "")
+
+
+def render_setup(console: Console, setup: Mapping[str, Any], *, shell: str = "bash") -> None:
+    """Wizard steps 2-4: service principal, role assignment with its condition, CORS; the
+    commands for ``shell`` (``bash`` or ``powershell``)."""
     sp = setup.get("servicePrincipal") or {}
     role = setup.get("roleAssignment") or {}
     cors = setup.get("cors") or {}
     account, container = setup.get("storageAccount"), setup.get("container")
     console.print(
         f"[bold]Setup for[/bold] storage account [bold]{escape(str(account))}[/bold], "
-        f"container [bold]{escape(str(container))}[/bold]"
+        f"container [bold]{escape(str(container))}[/bold] ({escape(shell)} commands)"
     )
     console.print()
     console.print(
@@ -278,17 +286,18 @@ def render_setup(console: Console, setup: Mapping[str, Any]) -> None:
         f"{escape(str(sp.get('appName')))} (app id {escape(str(sp.get('appId') or '?'))}) "
         "in your tenant"
     )
-    _command(console, "Run once per tenant:", str(sp.get("command", "")))
+    _command(console, "Run once per tenant:", _shell(sp, "commands", shell))
+    if sp.get("adminConsentUrl"):
+        _command(console, "Or have an administrator consent:", str(sp["adminConsentUrl"]))
+    _command(console, "Check it:", _shell(sp, "verifyCommands", shell))
     console.print()
     console.print(
         f"[bold cyan]Step 3 - Role assignment[/bold cyan]: {escape(str(role.get('role')))} "
         "on the storage account, limited to this container by a condition "
         f"(version {escape(str(role.get('conditionVersion')))})"
     )
-    _command(
-        console, "Find the account's resource id (scope):", str(role.get("scopeLookupCommand"))
-    )
-    _command(console, "Assign the role with the condition:", str(role.get("command", "")))
+    _command(console, "Assign the role with the condition:", _shell(role, "commands", shell))
+    _command(console, "Check it:", _shell(role, "verifyCommands", shell))
     console.print(
         f"  [dim]In the portal: Access control (IAM) > Add role assignment > "
         f"{escape(str(role.get('role')))} > Members: paste[/dim] "
@@ -301,8 +310,8 @@ def render_setup(console: Console, setup: Mapping[str, Any]) -> None:
         "[bold cyan]Step 4 - CORS[/bold cyan] (videos only): allow GET from "
         + escape(", ".join(cors.get("allowedOrigins") or []))
     )
-    _command(console, "Add the rule:", str(cors.get("command", "")))
-    _command(console, "Check it:", str(cors.get("verifyCommand", "")))
+    _command(console, "Add the rule:", _shell(cors, "commands", shell))
+    _command(console, "Check it:", _shell(cors, "verifyCommands", shell))
     console.print()
     console.print(
         f"[dim]Role assignments take up to {setup.get('propagationMinutes', 5)} minutes to "

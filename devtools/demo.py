@@ -344,6 +344,7 @@ def _keep_running(console: Console, stack: Stack, conn: str, prog: str) -> None:
     console.rule("[bold]Still running (Ctrl-C stops everything)", align="left")
     rows = [
         ("API", f"{base}/api  (contract: {base}/api/openapi.json)"),
+        ("Web console", f"{base}/api/console/  (organisation {ORG}, no key needed locally)"),
         ("Customer blobs", customer.blob_endpoint + f"/{CONTAINER}"),
         ("Metadata tables", platform.table_endpoint),
         ("Dev host log", str(stack.host.log_path)),

@@ -286,6 +286,11 @@ class Settings:
     metadata_credential: str = ""
     #: Client id of a user-assigned managed identity for the metadata store.
     metadata_client_id: str = ""
+    #: Seconds of continuous storage or metadata-store failure a sync run waits out (durable
+    #: timers, growing backoff from ``sync_outage_first_delay_seconds`` up to a minute) before
+    #: it fails with a clear code.
+    sync_outage_limit_seconds: int = 900
+    sync_outage_first_delay_seconds: int = 5
     #: Shortest schedule interval in seconds (``AUTOSYNC_MIN_INTERVAL_SECONDS``; tests lower it).
     autosync_min_interval_seconds: int = 3600
     #: Allow run-end webhooks to loopback ``http://`` URLs (tests only).
@@ -361,6 +366,8 @@ class Settings:
             storage_blob_endpoint=_blob_endpoint(env.get("STORAGE_BLOB_ENDPOINT", "")),
             tls_ca_bundle=env.get("TLS_CA_BUNDLE", "").strip(),
             preview_time_budget_seconds=_int(env, "PREVIEW_TIME_BUDGET_SECONDS", 60, 1, 200),
+            sync_outage_limit_seconds=_int(env, "SYNC_OUTAGE_LIMIT_SECONDS", 900, 0, 86_400),
+            sync_outage_first_delay_seconds=_int(env, "SYNC_OUTAGE_RETRY_SECONDS", 5, 1, 300),
             autosync_min_interval_seconds=_int(
                 env, "AUTOSYNC_MIN_INTERVAL_SECONDS", 3600, 1, 86400
             ),

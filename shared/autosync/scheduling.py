@@ -21,6 +21,7 @@ from shared.errors import ConflictError, DomainError, NotFoundError
 from shared.settings import Settings
 from shared.store import ConnectionRepository, OrganizationRepository
 from shared.store.runs import RunsRepository
+from shared.store.staging import Staging
 from shared.sync import control
 
 __all__ = ["apply_schedule", "fire", "scheduler_input", "scheduler_instance"]
@@ -87,6 +88,7 @@ async def fire(
     runs: RunsRepository,
     orgs: OrganizationRepository,
     settings: Settings,
+    staging: Staging | None = None,
 ) -> dict[str, Any]:
     """Start a scheduled run if the schedule still holds; skip the occurrence if a run is active."""
     config = repo.get(org, connection_id)
@@ -102,6 +104,7 @@ async def fire(
             orgs=orgs,
             settings=settings,
             trigger="schedule",
+            staging=staging,
         )
     except NotFoundError:
         return {"stop": True, "outcome": "connection_gone"}

@@ -21,7 +21,7 @@ Public surface::
     storage.close()                      # closes the per-tenant credentials
     classify_error(exc)                  # StorageFailure(fault=StorageFault.X, status, code)
 
-Retries: ``RetryProfile.BACKGROUND`` (1 s doubling, 5 retries) for sync runs,
+Retries: ``RetryProfile.BACKGROUND`` (1 s doubling, 4 retries, 10 s connect / 20 s read) for sync runs,
 ``RetryProfile.INTERACTIVE`` (one quick retry, short timeouts) when a person is waiting; a host
 that does not resolve is never retried.
 """

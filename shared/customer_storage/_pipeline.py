@@ -50,7 +50,8 @@ AsyncPolicy = AsyncHTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]
 class RetryProfile(str, Enum):
     """How patient a client is. The Blob SDK's default (15 s, 18 s, 24 s) suits neither."""
 
-    #: Background work (sync runs): 1 s doubling, 5 retries, 20 s connect / 60 s read.
+    #: Background work (sync runs): 1 s doubling, 4 retries, 10 s connect / 20 s read (a run
+    #: waits longer outages out with durable timers, so one request need not).
     BACKGROUND = "background"
     #: A person is waiting (test connection, preview): 1 retry, 5 s connect / 20 s read.
     INTERACTIVE = "interactive"
@@ -67,7 +68,7 @@ class _RetryShape:
 
 
 _SHAPES = {
-    RetryProfile.BACKGROUND: _RetryShape(1.0, 2.0, 5, 0.5, 20, 60),
+    RetryProfile.BACKGROUND: _RetryShape(1.0, 2.0, 4, 0.5, 10, 20),
     RetryProfile.INTERACTIVE: _RetryShape(0.5, 2.0, 1, 0.25, 5, 20),
 }
 
@@ -78,7 +79,7 @@ def timeouts(profile: RetryProfile) -> dict[str, int]:
 
 
 def _backoff(shape: _RetryShape, count: int) -> float:
-    """``initial`` then ``initial + base**count``, with jitter: 1, 3, 5, 9, 17 s for BACKGROUND."""
+    """``initial`` then ``initial + base**count``, with jitter: 1, 3, 5, 9 s for BACKGROUND."""
     backoff = shape.initial + (0 if count == 0 else shape.base**count)
     return max(0.0, random.uniform(backoff - shape.jitter, backoff + shape.jitter))
 

@@ -4,7 +4,7 @@ Connection row properties (the sync engine maintains the last three)::
 
     kind="connection", dataset, name, nameKey, account, container, prefix, state,
     createdAt, updatedAt (DateTime), lastTest (JSON), lastPreviewTotal (Int64, optional),
-    activeRunId ("" when no run holds the connection),
+    activeRunId ("" when no run holds the connection), activeRunSince (DateTime of the claim),
     assetCounts (JSON {synced, skipped, removed, ignored}),
     lastSync (JSON {runId, status, finishedAt, counts})
 
@@ -108,6 +108,8 @@ class Connection:
     last_sync: dict[str, Any] | None = None
     asset_counts: AssetCounts = field(default_factory=AssetCounts)
     active_run_id: str = ""
+    #: When ``active_run_id`` was claimed (None on rows written before claims were timed).
+    active_run_since: datetime | None = None
     last_preview_total: int | None = None
     etag: str | None = field(default=None, compare=False)
 
@@ -163,6 +165,11 @@ class ConnectionRepository:
             last_sync=json_object(entity.get("lastSync")),
             asset_counts=AssetCounts.from_json(json_object(entity.get("assetCounts"))),
             active_run_id=str(entity.get("activeRunId", "") or ""),
+            active_run_since=(
+                as_datetime(entity.get("activeRunSince"), now)
+                if entity.get("activeRunSince")
+                else None
+            ),
             last_preview_total=None if preview is None else as_int(preview),
             etag=metadata.get("etag"),
         )
@@ -316,6 +323,15 @@ class ConnectionRepository:
                 raise ConflictError("changed meanwhile", code="connection_changed") from None
             raise
         return self.get(current.org_id, current.connection_id)
+
+    def claim_run(self, current: Connection, run_id: str, now: datetime | None = None) -> None:
+        """Make ``run_id`` the connection's active run if the row is unchanged since ``current``
+        was read and no run holds it. ``ConflictError(code="connection_changed")`` when another
+        writer got there first: the caller re-reads and decides again (never with a stale ETag).
+        """
+        if current.active_run_id:
+            raise ConflictError("a run holds the connection", code="connection_changed")
+        self.merge(current, {"activeRunId": run_id, "activeRunSince": now or utcnow()})
 
     def record_test(
         self,

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.errors import NotFoundError
+from shared.errors import ConflictError, NotFoundError
 from shared.sync.model import Counters, RunStatus, empty_counters
+from shared.sync.progress import ProgressBoard
 
 __all__ = ["RunRecord", "RunsRepository", "instance_id_for", "new_run_id"]
 
@@ -25,9 +27,10 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
-def instance_id_for(connection_id: str) -> str:
-    """One orchestration instance per connection at a time (a singleton)."""
-    return f"sync-{connection_id}"
+def instance_id_for(connection_id: str, run_id: str) -> str:
+    """One orchestration instance per run: a finished run's status can never be mistaken for
+    a new run's (the connection row's ``activeRunId`` is what keeps runs one at a time)."""
+    return f"sync-{connection_id}-{run_id}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class RunRecord:
     error_message: str | None
     expected_total: int | None
     etag: str | None = None
+    #: Phases the run went through (recorded when it ends).
+    phases: tuple[str, ...] = ()
 
     @classmethod
     def from_entity(cls, e: dict[str, Any]) -> RunRecord:
@@ -67,6 +72,7 @@ class RunRecord:
             error_message=e.get("errorMessage") or None,
             expected_total=e.get("expectedTotal"),
             etag=getattr(e, "metadata", {}).get("etag"),
+            phases=tuple(json.loads(e["phases"])) if e.get("phases") else (),
         )
 
 
@@ -101,6 +107,10 @@ class RunsRepository:
         self._table.create_entity(entity)
         return RunRecord.from_entity(entity)
 
+    def progress_board(self) -> ProgressBoard:
+        """Live per-batch progress rows (same table, their own partitions)."""
+        return ProgressBoard(self._table)
+
     def get(self, connection_id: str, run_id: str) -> RunRecord:
         try:
             entity = self._table.get_entity(connection_id, run_id)
@@ -128,6 +138,7 @@ class RunsRepository:
         error_code: str | None = None,
         error_message: str | None = None,
         only_if_not_terminal: bool = False,
+        phases: Sequence[str] | None = None,
     ) -> bool:
         """Merge new fields into a run row; with ``only_if_not_terminal`` a finished run is
         left alone (the update is skipped and False returned)."""
@@ -139,19 +150,28 @@ class RunsRepository:
                 patch["finishedAt"] = now
         if counters is not None:
             patch["counters"] = json.dumps(counters)
+        if phases is not None:
+            patch["phases"] = json.dumps(list(phases))
         if error_code is not None:
             patch["errorCode"] = error_code
             patch["errorMessage"] = error_message or ""
         if not only_if_not_terminal:
             self._table.upsert_entity(patch, mode=UpdateMode.MERGE)
             return True
-        current = self._table.get_entity(connection_id, run_id)
-        if RunStatus(current.get("status", "queued")).terminal:
-            return False
-        self._table.update_entity(
-            patch,
-            mode=UpdateMode.MERGE,
-            etag=current.metadata["etag"],
-            match_condition=MatchConditions.IfNotModified,
-        )
-        return True
+        for _ in range(10):
+            current = self._table.get_entity(connection_id, run_id)
+            if RunStatus(current.get("status", "queued")).terminal:
+                return False
+            try:
+                self._table.update_entity(
+                    patch,
+                    mode=UpdateMode.MERGE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as exc:
+                if exc.status_code != 412:
+                    raise
+                continue  # written meanwhile (another step or close): read it again
+            return True
+        raise ConflictError("the run kept changing", code="run_changed")

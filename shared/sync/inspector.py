@@ -20,6 +20,9 @@ __all__ = ["inspect_entry", "row_from_verdict"]
 
 _log = logging.getLogger(__name__)
 
+#: Read failures that mean the storage is down or throttling, not that this blob is unreadable.
+_OUTAGE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
 _STATUS = {
     Outcome.ACCEPTED: AssetStatus.SYNCED,
     Outcome.SKIPPED: AssetStatus.SKIPPED,
@@ -74,6 +77,18 @@ async def inspect_entry(entry: StagedEntry, container: AsyncContainerClient) -> 
                 requests=reader.requests,
             )
         _log.warning("read failed after retries: %s", err)
+        if err.status is None or err.status in _OUTAGE_STATUS:
+            cause = err.__cause__ if err.__cause__ is not None else err
+            return InspectedBlob(
+                entry=entry,
+                row=None,
+                status="failed",
+                reason=Reason.READ_FAILED.value,
+                kind=claimed_kind(blob.name, blob.content_type).value,
+                bytes_read=reader.bytes_read,
+                requests=reader.requests,
+                outage=cause,
+            )
         verdict = read_failed_verdict(blob, claimed_kind(blob.name, blob.content_type), str(err))
         row = row_from_verdict(verdict, entry)
         return InspectedBlob(

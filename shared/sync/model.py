@@ -17,6 +17,7 @@ __all__ = [
     "SyncState",
     "add_batch",
     "add_page",
+    "batch_key",
     "empty_batch",
     "empty_counters",
     "last_sync_summary",
@@ -118,6 +119,9 @@ class SyncState(TypedDict):
     pagesPerExecution: int
     batchesInFlight: int
     expectedTotal: NotRequired[int | None]
+    phases: NotRequired[list[str]]  # phases this run went through, in order
+    outageLimitSeconds: NotRequired[int]  # absent in runs started before outages were waited out
+    outageRetrySeconds: NotRequired[int]
 
 
 def empty_batch() -> BatchResult:
@@ -163,6 +167,11 @@ def add_batch(totals: Counters, batch: BatchResult) -> Counters:
     out["skipped"] += skipped
     out["processed"] += batch["synced"] + skipped + batch["ignored"] + batch["failed"]
     return out
+
+
+def batch_key(page: int, start: int) -> str:
+    """Orders inspection batches of a run: page index, then first entry (sorts as text)."""
+    return f"{page:06d}~{start:07d}"
 
 
 def percent(processed: int, total: int, *, done: bool) -> float:

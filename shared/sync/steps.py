@@ -33,6 +33,7 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
+from shared.customer_storage import is_account_not_found
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
@@ -47,10 +48,12 @@ from shared.sync.model import (
     empty_batch,
     last_sync_summary,
 )
+from shared.sync.progress import PROGRESS_INTERVAL_SECONDS
 
 __all__ = [
     "RETRY_REASONS",
     "Charger",
+    "CustomerStorageError",
     "InspectedBlob",
     "Inspector",
     "asset_counts",
@@ -70,7 +73,14 @@ RETRY_REASONS = frozenset(r.value for r, g in GUIDES.items() if g.retry_unchange
 T = TypeVar("T")
 
 
+class CustomerStorageError(Exception):
+    """The customer's storage failed a step (after retries); ``__cause__`` holds the SDK's
+    error. Anything else an activity raises is the platform's own store failing."""
+
+
 def _transient(exc: BaseException) -> bool:
+    if is_account_not_found(exc):
+        return False  # a host name that does not exist never comes back by retrying
     if isinstance(exc, ServiceRequestError | ServiceResponseError | asyncio.TimeoutError):
         return True
     if isinstance(exc, HttpResponseError):
@@ -156,12 +166,18 @@ async def list_page(
             break
         return items, pages.continuation_token
 
+    async def listed() -> tuple[list[Any], str | None]:
+        # The storage pipeline already retries each request; the orchestrator waits out longer
+        # outages with durable timers. Retrying here too would multiply the wait.
+        try:
+            return await fetch()
+        except Exception as exc:
+            raise CustomerStorageError("listing failed") from exc
+
     if snapshot is not None:
-        (blobs, next_cursor), _ = await asyncio.gather(
-            with_retries(fetch), asyncio.to_thread(snapshot)
-        )
+        (blobs, next_cursor), _ = await asyncio.gather(listed(), asyncio.to_thread(snapshot))
     else:
-        blobs, next_cursor = await with_retries(fetch)
+        blobs, next_cursor = await listed()
     names = [b.name for b in blobs]
     staging.put_listed(run_id, index, names)
     lookup = _SnapshotLookup(staging, run_id).rows_between(names[0], names[-1]) if names else {}
@@ -207,6 +223,9 @@ class InspectedBlob:
     kind: str
     bytes_read: int
     requests: int
+    #: The storage error of a read that failed after retries because of an outage (unreachable,
+    #: throttled, 5xx): the batch is retried later rather than recorded as unreadable.
+    outage: BaseException | None = None
 
 
 class Inspector(Protocol):
@@ -235,20 +254,50 @@ async def inspect_batch(
     charge: Charger,
     rows_per_kind: Mapping[str, int],
     read_concurrency: int,
+    report: Callable[[int], None] | None = None,
 ) -> BatchResult:
     entries = staging.get_page(ref)[start:end]
     gate = asyncio.Semaphore(read_concurrency)
+    done = 0
 
     async def one(entry: StagedEntry) -> InspectedBlob:
+        nonlocal done
         async with gate:
-            return await inspector(entry, container)
+            item = await inspector(entry, container)
+        done += 1
+        return item
 
-    inspected = await asyncio.gather(*(one(e) for e in entries))
-    hard_failures = [i for i in inspected if i.status == "failed" and i.row is not None]
-    if entries and len(hard_failures) == len(entries):
-        raise RuntimeError(
-            f"every blob of batch {ref}[{start}:{end}] failed to read; the container is unreachable"
-        )
+    async def ticker() -> None:
+        """Report progress twice a second, off the event loop's path."""
+        assert report is not None
+        reported = 0
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
+            if done > reported:
+                reported = done
+                await asyncio.to_thread(report, reported)
+
+    ticking = asyncio.create_task(ticker()) if report is not None else None
+    try:
+        inspected = list(await asyncio.gather(*(one(e) for e in entries)))
+        faulty = [k for k, i in enumerate(inspected) if i.outage is not None]
+        if faulty and len(faulty) < len(inspected):
+            # A few reads failed while the rest went through: read those once more now that the
+            # batch is otherwise done (they never held the others), before failing the batch.
+            async def retry(entry: StagedEntry) -> InspectedBlob:
+                async with gate:
+                    return await inspector(entry, container)
+
+            again = await asyncio.gather(*(retry(inspected[k].entry) for k in faulty))
+            for k, item in zip(faulty, again, strict=True):
+                inspected[k] = item
+    finally:
+        if ticking is not None:
+            ticking.cancel()
+    outage = next((i.outage for i in inspected if i.outage is not None), None)
+    if outage is not None:
+        # Nothing is charged or written: the whole batch runs again once storage answers.
+        raise CustomerStorageError(f"reads of batch {ref}[{start}:{end}] failed") from outage
 
     # Quota: newly synced assets (no synced row before) cost data rows, charged once per batch.
     new_assets = [
@@ -302,6 +351,8 @@ async def inspect_batch(
             rows.append(row)
     result["skippedByReason"] = dict(skipped)
     await with_retries(lambda: upsert_rows(assets, rows))
+    if report is not None:
+        await asyncio.to_thread(report, len(entries))
     return result
 
 
@@ -348,6 +399,7 @@ async def finish_run(
     connections: ConnectionRepository,
     runs: RunsRepository,
     staging: Staging,
+    phases: list[str] | None = None,
 ) -> dict[str, Any]:
     """Close a run: deletions (complete runs only), asset counts, run row, connection, staging."""
     removed = 0
@@ -383,6 +435,8 @@ async def finish_run(
         error_code=(error or {}).get("code"),
         error_message=(error or {}).get("message"),
         only_if_not_terminal=True,
+        phases=[*(phases or []), final.value],
     )
     staging.delete_run(run_id)
+    runs.progress_board().delete(connection_id, run_id)
     return {"status": final.value, "totals": totals, "assetCounts": counts}

@@ -157,8 +157,17 @@ def test_valid_requests_get_documented_answers(
     _run(client, strategy, checks)
 
 
+#: Operations with no input the contract forbids: the console's path is any string.
+UNCONSTRAINED = {"GET /console/{path}"}
+
+
 @pytest.mark.parametrize(
-    "label", sorted(k for k, op in OPERATIONS.items() if op.path_parameters or op.body or op.query)
+    "label",
+    sorted(
+        k
+        for k, op in OPERATIONS.items()
+        if (op.path_parameters or op.body or op.query) and k not in UNCONSTRAINED
+    ),
 )
 def test_requests_the_contract_forbids_get_a_4xx(client: ApiClient, label: str) -> None:
     operation = OPERATIONS[label]

@@ -37,7 +37,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 IDS = {"org": "acme-org", "connection": "a" * 16, "run": "run-1", "asset": "aW1nLmpwZw"}
 #: Routes that never read the metadata store.
-STORELESS = {("GET", "openapi.json")}
+#: Routes that never read the store: the contract and the console's static files.
+STORELESS = {("GET", "openapi.json"), ("GET", "console/{*path}")}
 
 
 def refused_port() -> int:

@@ -85,6 +85,13 @@ def test_connect_sync_and_skip_report_as_an_operator_sees_them(
     assert f"StringEquals '{container.container_name}'" in out
     assert f"--account-name {service.customer.name}" in out
     assert f"blobsync test {org} {conn}" in out
+    # The same steps for PowerShell users, as the API gives them.
+    setup = json.loads(ok(blobsync("setup", org, conn, "--json"), service).stdout)
+    out = ok(blobsync("setup", org, conn, "--shell", "powershell"), service).stdout
+    role_ps = setup["roleAssignment"]["commands"]["powershell"]
+    assert role_ps != setup["roleAssignment"]["commands"]["bash"]
+    assert next(line for line in role_ps.splitlines() if line.strip()) in out
+    assert "(powershell commands)" in out
 
     out = ok(blobsync("test", org, conn), service).stdout
     assert re.search(r"list_blobs\s+│\s+PASS\s+│\s+blobs_listed", out), out

@@ -45,6 +45,46 @@ class CountingProxy:
     table_port: int = field(default_factory=free_port)
     requests: list[RecordedRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Switched-off targets: (service, path prefix) -> "reset" (the connection is dropped, as
+    #: when the host is unreachable) or "busy" (503 ServerBusy, as when storage throttles).
+    _down: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def outage(self, service: str, prefix: str = "/", mode: str = "reset") -> None:
+        """Switch off requests to ``service`` ("blob"/"table") whose path starts with
+        ``prefix`` (e.g. ``/contosomedia/``) until :meth:`restore`."""
+        with self._lock:
+            self._down[(service, prefix)] = mode
+
+    #: Added latency per request: (service, path prefix) -> seconds.
+    _slow: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._down.clear()
+            self._slow.clear()
+
+    def latency(self, service: str, prefix: str, seconds: float) -> None:
+        """Delay every request to ``service`` under ``prefix`` (a slower, WAN-like link)."""
+        with self._lock:
+            self._slow[(service, prefix)] = seconds
+
+    def _latency(self, service: str, path: str) -> float:
+        with self._lock:
+            return max(
+                (
+                    d
+                    for (sv, prefix), d in self._slow.items()
+                    if sv == service and path.startswith(prefix)
+                ),
+                default=0.0,
+            )
+
+    def _outage_mode(self, service: str, path: str) -> str | None:
+        with self._lock:
+            for (down_service, prefix), mode in self._down.items():
+                if down_service == service and path.startswith(prefix):
+                    return mode
+        return None
 
     def clear(self) -> None:
         with self._lock:
@@ -56,6 +96,20 @@ class CountingProxy:
 
     async def _forward(self, request: web.Request, service: str, target: str) -> web.Response:
         body = await request.read()
+        delay = self._latency(service, request.path)
+        if delay:
+            await asyncio.sleep(delay)
+        mode = self._outage_mode(service, request.path)
+        if mode == "busy":
+            return web.Response(
+                status=503,
+                headers={"x-ms-error-code": "ServerBusy"},
+                text="The server is busy.",
+            )
+        if mode is not None:  # drop the connection without an answer
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable()
         tables = frozenset(m.decode() for m in _BATCH_TARGET.findall(body)) if body else frozenset()
         with self._lock:
             self.requests.append(
@@ -262,10 +316,12 @@ def running_service(
         customers,
         blob_endpoint=f"http://127.0.0.1:{proxy.blob_port}",
         metadata_connection=metadata,
-        SYNC_PAGE_SIZE="100",
-        SYNC_BATCH_SIZE="40",
-        SYNC_PAGES_PER_EXECUTION="2",
-        **(extra_env or {}),
+        **{
+            "SYNC_PAGE_SIZE": "100",
+            "SYNC_BATCH_SIZE": "40",
+            "SYNC_PAGES_PER_EXECUTION": "2",
+            **(extra_env or {}),
+        },
     )
     host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace)
     try:

@@ -52,3 +52,33 @@ def test_kill_minus_nine_mid_sync_then_restart_completes(
     # The next sync sees a consistent state: nothing to do.
     again = api.sync(org, conn)
     assert again["counts"]["unchanged"] == len(files)
+
+
+def test_kill_minus_nine_right_after_the_start_then_restart_completes(
+    service: tuple[DevHostProcess, Api, CountingProxy],
+    container: ContainerClient,
+    unique_name: str,
+    platform_account: EmulatorAccount,
+) -> None:
+    """The host dies while the run is queued or listing (snapshot, first page)."""
+    host, api, _ = service
+    files = mediagen.mixed_set(
+        120, seed=13, image_size=(256, 192), video_size=(64, 48), video_seconds=0.4
+    )
+    org, conn = connected(api, container, files, unique_name)
+    expected = expected_outcomes(files)
+    started = api.start_sync(org, conn)
+    assert started.status_code == 202, started.text
+    run = started.json()["runId"]
+
+    host.kill()
+    host.restart()
+
+    view = api.wait(org, conn, run)
+    assert view["status"] == "completed", view["error"]
+    assert rows_by_name(api, org, conn) == expected
+    synced = sum(1 for s, _, _ in expected.values() if s == "synced")
+    assert usage_rows(platform_account, org) == synced * ROWS_PER_ASSET
+    # The connection is free: the next start is accepted, not refused.
+    again = api.sync(org, conn)
+    assert again["counts"]["unchanged"] == len(files)
