@@ -31,7 +31,7 @@ class SlowProxy(CountingProxy):
     slow_seconds = 0.0
     slow_reads = False  # slow down blob GETs of the container instead of its listing
 
-    def _slow(self, request: web.Request, service: str) -> bool:
+    def _is_slow(self, request: web.Request, service: str) -> bool:
         if not self.slow_container or service != "blob" or not self.slow_seconds:
             return False
         if self.slow_reads:
@@ -41,7 +41,7 @@ class SlowProxy(CountingProxy):
         )
 
     async def _forward(self, request: web.Request, service: str, target: str) -> web.Response:
-        if self._slow(request, service):
+        if self._is_slow(request, service):
             await asyncio.sleep(self.slow_seconds)
         if request.method == "HEAD":  # the base proxy drops Content-Length (a blob's size)
             return await self._head(request, target)
