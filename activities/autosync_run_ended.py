@@ -3,6 +3,7 @@ Never raises: the run is already closed, and nothing here may fail it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,8 +29,8 @@ async def autosync_run_ended(
     org_id, connection_id, run_id = payload["org"], payload["connectionId"], payload["runId"]
     out: dict[str, Any] = {"applied": 0, "webhook": False}
     try:
-        connection = rt.connections.get(org_id, connection_id)
-        limit = rt.orgs.require(org_id).monthly_quota
+        connection = await asyncio.to_thread(rt.connections.get, org_id, connection_id)
+        limit = (await asyncio.to_thread(rt.orgs.require, org_id)).monthly_quota
         month = month_of()
 
         def charge(*, key: str, costs: Sequence[int]) -> int:

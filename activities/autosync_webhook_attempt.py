@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import azure.durable_functions as df
@@ -18,12 +19,12 @@ bp = df.Blueprint()
 async def autosync_webhook_attempt(payload: dict[str, Any]) -> dict[str, Any]:
     rt = wiring()
     org, connection_id, run_id = payload["org"], payload["connectionId"], payload["runId"]
-    config = rt.autosync.get(org, connection_id)
+    config = await asyncio.to_thread(rt.autosync.get, org, connection_id)
     if not config.webhook_url:
         return {"done": True, "status": None, "outcome": "no_webhook"}
     try:
-        connection = rt.connections.get(org, connection_id)
-        record = rt.runs.get(connection_id, run_id)
+        connection = await asyncio.to_thread(rt.connections.get, org, connection_id)
+        record = await asyncio.to_thread(rt.runs.get, connection_id, run_id)
     except NotFoundError:
         return {"done": True, "status": None, "outcome": "gone"}
     return await webhooks.attempt_delivery(

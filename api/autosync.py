@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import azure.durable_functions as df
@@ -54,7 +55,8 @@ def autosync_get(req: func.HttpRequest) -> func.HttpResponse:
 async def autosync_schedule_put(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    org, connection = _connection(req)
+    # Table I/O runs on worker threads: an async route never blocks the event loop.
+    org, connection = await asyncio.to_thread(_connection, req)
     rt = wiring()
     schedule = parse_schedule(
         read_json(req),
@@ -64,7 +66,8 @@ async def autosync_schedule_put(
     await scheduling.apply_schedule(
         org=org, connection_id=connection, schedule=schedule, client=client, repo=rt.autosync
     )
-    return json_response(_view(org, connection), headers=_NO_STORE)
+    view = await asyncio.to_thread(_view, org, connection)
+    return json_response(view, headers=_NO_STORE)
 
 
 @bp.route(route=_ITEM + "/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

@@ -9,6 +9,8 @@ A failure answers 5xx so Event Grid redelivers; applying a delivery twice change
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Sequence
 
 import azure.durable_functions as df
@@ -23,12 +25,29 @@ from shared.autosync.events import (
     handle_delivery,
     parse_deliveries,
 )
+from shared.autosync.store import AutosyncConfig
 from shared.errors import NotFoundError
-from shared.store import ConnectionState, month_of
+from shared.store import Connection, ConnectionState, Organization, month_of
 from shared.sync.inspector import inspect_entry
 from shared.wiring import wiring
 
 bp = df.Blueprint()
+
+
+def _load(org: str, connection_id: str) -> tuple[Organization, Connection, AutosyncConfig]:
+    rt = wiring()
+    org_row = rt.orgs.require(org)  # 404 org_not_found, as on every route under an org
+    row = rt.connections.get(org, connection_id)  # 404 connection_not_found: no redelivery
+    return org_row, row, rt.autosync.get(org, connection_id)
+
+
+def _charge(org: str, month: str, limit: int, *, key: str, costs: Sequence[int]) -> int:
+    """Blocking (an ETag loop on the usage row): called on a worker thread."""
+    return wiring().usage.charge(org, month, key=key, costs=costs, limit=limit)
+
+
+def _run_active(org: str, connection_id: str) -> bool:
+    return bool(wiring().connections.get(org, connection_id).active_run_id)
 
 
 @bp.route(
@@ -40,9 +59,8 @@ bp = df.Blueprint()
 async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
     org, connection_id = params.route_ids(req)
     rt = wiring()
-    org_row = rt.orgs.require(org)  # 404 org_not_found, as on every route under an org
-    row = rt.connections.get(org, connection_id)  # 404 connection_not_found: Event Grid stops
-    config = rt.autosync.get(org, connection_id)
+    # Table I/O runs on a worker thread: an async route never blocks the event loop.
+    org_row, row, config = await asyncio.to_thread(_load, org, connection_id)
     if req.method == "OPTIONS":  # the CloudEvents webhook validation handshake
         origin = req.headers.get("WebHook-Request-Origin", "")
         if not origin or not config.events_enabled:
@@ -67,9 +85,7 @@ async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
     org_row.require_paid_plan()
     month = month_of()
 
-    def charge(*, key: str, costs: Sequence[int]) -> int:
-        return rt.usage.charge(org, month, key=key, costs=costs, limit=org_row.monthly_quota)
-
+    charge = functools.partial(_charge, org, month, org_row.monthly_quota)
     async with (
         rt.storage.async_container_client(row.account, row.container) as cc,
         rt.assets_async() as assets,
@@ -77,7 +93,7 @@ async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
         counts = await handle_delivery(
             batch.events,
             connection=row,
-            still_active=lambda: bool(rt.connections.get(org, connection_id).active_run_id),
+            still_active=functools.partial(_run_active, org, connection_id),
             repo=rt.autosync,
             connections=rt.connections,
             container=cc,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import azure.durable_functions as df
 import azure.functions as func
 
@@ -9,6 +11,7 @@ from api import params
 from api.http import http_boundary, json_response
 from shared import telemetry
 from shared.autosync import after_run
+from shared.store import Connection
 from shared.store.runs import RunRecord
 from shared.sync import control
 from shared.wiring import wiring
@@ -17,6 +20,13 @@ bp = df.Blueprint()
 
 
 _BASE = "orgs/{org}/connections/{connection}/syncs"
+
+
+def _connection(org: str, connection: str) -> Connection:
+    """The organisation's connection (``org_not_found`` first). It blocks on table reads: the
+    async routes call it on a worker thread, never on the event loop."""
+    wiring().orgs.require(org)
+    return wiring().connections.get(org, connection)
 
 
 def _links(req: func.HttpRequest, org: str, connection: str, run: str) -> dict[str, str]:
@@ -79,8 +89,7 @@ async def start_sync(
 @http_boundary
 def list_syncs(req: func.HttpRequest) -> func.HttpResponse:
     org, connection = params.route_ids(req)
-    wiring().orgs.require(org)
-    wiring().connections.get(org, connection)
+    _connection(org, connection)
     runs = wiring().runs.list(connection)
     return json_response({"items": [_summary(r) for r in runs]})
 
@@ -93,10 +102,9 @@ async def get_sync(
 ) -> func.HttpResponse:
     org, connection = params.route_ids(req)
     run = params.run_id(req)
-    wiring().orgs.require(org)
-    row = wiring().connections.get(org, connection)
+    row = await asyncio.to_thread(_connection, org, connection)
     runs = wiring().runs
-    record = runs.get(connection, run)
+    record = await asyncio.to_thread(runs.get, connection, run)
     view = await control.progress_view(
         connection=row, record=record, client=client, progress=runs.progress_board()
     )
@@ -112,8 +120,7 @@ async def cancel_sync(
 ) -> func.HttpResponse:
     org, connection = params.route_ids(req)
     run = params.run_id(req)
-    wiring().orgs.require(org)
-    wiring().connections.get(org, connection)
+    await asyncio.to_thread(_connection, org, connection)
     record = await control.cancel_sync(
         org=org,
         connection_id=connection,

@@ -187,3 +187,38 @@ def test_the_cli_checker_sees_a_service_import(tmp_path: Path) -> None:
     sample.write_text("from shared.sync.views import asset_id\nimport devhost.testing\n")
     found = imported_modules(sample)
     assert any(m == f or m.startswith(f + ".") for m in found for f in SERVICE_PACKAGES)
+
+
+#: Names the async use cases and routes give the blocking repositories.
+REPOSITORIES = {"runs", "connections", "orgs", "usage", "staging", "progress", "store"}
+#: Repository methods that do no I/O.
+NO_IO = {"progress_board"}
+
+
+def blocking_calls_in_async_functions(path: Path) -> list[str]:
+    """Direct calls of a repository method (``runs.get(...)``, ``wiring().runs.get(...)``) in an
+    ``async def``: each blocks the event loop on table I/O unless it goes through a thread."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner = node.func.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", None)
+            if name in REPOSITORIES and node.func.attr not in NO_IO:
+                found.append(f"{path.name}:{node.lineno} {name}.{node.func.attr}()")
+    return found
+
+
+def test_async_routes_and_use_cases_never_block_the_event_loop_on_tables() -> None:
+    paths = [*python_files("api"), ROOT / "shared" / "sync" / "control.py"]
+    assert [c for p in paths for c in blocking_calls_in_async_functions(p)] == []
+
+
+def test_the_blocking_call_checker_sees_one(tmp_path: Path) -> None:
+    sample = tmp_path / "bad.py"
+    sample.write_text("async def f(runs, w):\n    runs.get('a')\n    w().runs.list('c')\n")
+    assert len(blocking_calls_in_async_functions(sample)) == 2

@@ -4,6 +4,7 @@ run and starts the run-end webhook's delivery orchestration."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -28,7 +29,8 @@ async def start_webhook(
     settings: Settings,
 ) -> bool:
     """Start the delivery orchestration of this run's webhook (once per run)."""
-    if not repo.get(org, connection_id).webhook_url:
+    config = await asyncio.to_thread(repo.get, org, connection_id)
+    if not config.webhook_url:
         return False
     instance = webhook_instance(connection_id, run_id)
     if await client.get_status(instance):

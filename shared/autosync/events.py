@@ -484,15 +484,18 @@ async def handle_delivery(
         "duplicates": len(events) - out_of_scope - len(wanted),
     }
     cid = connection.connection_id
+    # Table I/O goes through worker threads: the caller's event loop is never blocked.
     if connection.active_run_id and wanted:
-        repo.queue_events(cid, wanted)
-        if still_active():  # otherwise the run ended meanwhile: apply the queue now
+        await asyncio.to_thread(repo.queue_events, cid, wanted)
+        if await asyncio.to_thread(
+            still_active
+        ):  # otherwise the run ended meanwhile: apply the queue now
             counts["queued"] = len(wanted)
             return counts
         wanted = {}
     elif connection.active_run_id:
         return counts
-    queued, keys = repo.queued_events(cid)
+    queued, keys = await asyncio.to_thread(repo.queued_events, cid)
     deltas: dict[str, int] = {}
     applied = await reconcile_names(
         _merge_newest(queued, wanted),
@@ -505,8 +508,8 @@ async def handle_delivery(
         concurrency=concurrency,
         deltas=deltas,
     )
-    adjust_asset_counts(connections, connection.org_id, cid, deltas)
-    repo.drop_queued(cid, keys)
+    await asyncio.to_thread(adjust_asset_counts, connections, connection.org_id, cid, deltas)
+    await asyncio.to_thread(repo.drop_queued, cid, keys)
     for key, value in applied.items():
         counts[key] = counts.get(key, 0) + value
     return counts
@@ -525,7 +528,7 @@ async def apply_queued(
     rows_per_kind: Mapping[str, int],
 ) -> int:
     """Apply the events queued while a run held the connection (called when it ends)."""
-    queued, keys = repo.queued_events(connection_id)
+    queued, keys = await asyncio.to_thread(repo.queued_events, connection_id)
     if not keys:
         return 0
     deltas: dict[str, int] = {}
@@ -539,6 +542,6 @@ async def apply_queued(
         rows_per_kind=rows_per_kind,
         deltas=deltas,
     )
-    adjust_asset_counts(connections, org, connection_id, deltas)
-    repo.drop_queued(connection_id, keys)
+    await asyncio.to_thread(adjust_asset_counts, connections, org, connection_id, deltas)
+    await asyncio.to_thread(repo.drop_queued, connection_id, keys)
     return len(queued)

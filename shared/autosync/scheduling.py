@@ -61,7 +61,7 @@ async def apply_schedule(
     repo: AutosyncRepository,
 ) -> None:
     """Store the schedule and (re)start or stop the connection's scheduler."""
-    repo.set_schedule(org, connection_id, schedule)
+    await asyncio.to_thread(repo.set_schedule, org, connection_id, schedule)
     instance = scheduler_instance(connection_id)
     if _runtime(await client.get_status(instance)) in _RUNNING:
         await client.terminate(instance, "the schedule changed")
@@ -91,7 +91,7 @@ async def fire(
     staging: Staging | None = None,
 ) -> dict[str, Any]:
     """Start a scheduled run if the schedule still holds; skip the occurrence if a run is active."""
-    config = repo.get(org, connection_id)
+    config = await asyncio.to_thread(repo.get, org, connection_id)
     if not config.schedule.enabled or config.schedule.version != version:
         return {"stop": True, "outcome": "schedule_changed"}
     try:

@@ -9,6 +9,7 @@ recorded in ``WebhookDeliveries``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -157,7 +158,8 @@ async def attempt_delivery(
     ok = status is not None and 200 <= status < 300
     retry = not ok and _retryable(status) and attempt < max_attempts
     outcome = "delivered" if ok else ("retrying" if retry else "failed")
-    repo.record_delivery(
+    await asyncio.to_thread(
+        repo.record_delivery,
         str(payload["connectionId"]),
         str(payload["runId"]),
         attempt=attempt,

@@ -64,6 +64,11 @@ class DurableClient(Protocol):
     async def terminate(self, instance_id: str, reason: str) -> None: ...
 
 
+#: The repositories block on table I/O: these async use cases run each call on a worker thread
+#: so the event loop (which the Python worker shares among async functions) never waits on it.
+_io = asyncio.to_thread
+
+
 def _runtime_status(status: Any) -> str | None:
     if not status:  # the SDK's status object is falsy for an unknown instance
         return None
@@ -97,7 +102,7 @@ async def _holder_alive(
     releasing the connection (a crash after its last step, a terminate from the portal)."""
     active = row.active_run_id
     try:
-        record: RunRecord | None = runs.get(row.connection_id, active)
+        record: RunRecord | None = await _io(runs.get, row.connection_id, active)
     except NotFoundError:
         record = None
     instance = record.instance_id if record else instance_id_for(row.connection_id, active)
@@ -122,7 +127,8 @@ async def _close_stale(
     """Close the run holding ``row`` whose orchestration is gone or ended, and free it."""
     active = row.active_run_id
     with contextlib.suppress(ResourceNotFoundError, NotFoundError):
-        runs.update(
+        await _io(
+            runs.update,
             row.connection_id,
             active,
             status=RunStatus.FAILED,
@@ -131,9 +137,9 @@ async def _close_stale(
             only_if_not_terminal=True,
         )
     _log.warning("run %s ended as %s without finishing; closed", active, status or "missing")
-    release_connection(connections, row.org_id, row.connection_id, active)
+    await _io(release_connection, connections, row.org_id, row.connection_id, active)
     if staging is not None:
-        _delete_staged(staging, active)
+        await _io(_delete_staged, staging, active)
 
 
 def _delete_staged(staging: Staging, run_id: str) -> None:
@@ -161,10 +167,10 @@ async def start_sync(
     ETag-guarded write of ``activeRunId`` on a freshly read row (a lost race re-reads, so a
     start is refused only when a live run holds the connection, and the refusal names it);
     the accepted run's orchestration has an instance id of its own."""
-    orgs.require(org).require_paid_plan()  # a downgraded organisation stops syncing
+    (await _io(orgs.require, org)).require_paid_plan()  # a downgraded org stops syncing
     run_id = new_run_id()
     for _ in range(20):
-        row = connections.get(org, connection_id)
+        row = await _io(connections.get, org, connection_id)
         if row.state is ConnectionState.DELETING:
             raise ConflictError("this connection is being deleted", code="connection_deleting")
         if row.active_run_id:
@@ -176,7 +182,7 @@ async def start_sync(
             )
             continue
         try:
-            connections.claim_run(row, run_id)
+            await _io(connections.claim_run, row, run_id)
             break
         except ConflictError:
             continue  # another writer changed the row first: read it again
@@ -188,7 +194,8 @@ async def start_sync(
         )
     instance_id = instance_id_for(connection_id, run_id)
     try:
-        record = runs.create(
+        record = await _io(
+            runs.create,
             org=org,
             connection_id=connection_id,
             run_id=run_id,
@@ -197,7 +204,7 @@ async def start_sync(
             expected_total=row.last_preview_total,
         )
     except Exception:
-        release_connection(connections, org, connection_id, run_id)
+        await _io(release_connection, connections, org, connection_id, run_id)
         raise
     state = SyncState(
         runId=run_id,
@@ -217,14 +224,15 @@ async def start_sync(
     try:
         await client.start_new(names.SYNC_RUN_ORCHESTRATOR, instance_id, state)
     except Exception:
-        runs.update(
+        await _io(
+            runs.update,
             connection_id,
             run_id,
             status=RunStatus.FAILED,
             error_code="start_failed",
             error_message=customer_message("start_failed"),
         )
-        release_connection(connections, org, connection_id, run_id)
+        await _io(release_connection, connections, org, connection_id, run_id)
         raise
     return record
 
@@ -239,7 +247,7 @@ async def cancel_sync(
     runs: RunsRepository,
     staging: Staging | None = None,
 ) -> RunRecord:
-    record = runs.get(connection_id, run_id)
+    record = await _io(runs.get, connection_id, run_id)
     if record.org != org:
         raise NotFoundError(f"sync run {run_id} does not exist", code="run_not_found")
     if record.status.terminal:
@@ -251,7 +259,8 @@ async def cancel_sync(
     counters = _live_counters(live, record.counters, run_id)
     # The record first: a start racing this cancel then sees a cancelled run, never one to
     # close as interrupted, and a finishing run keeps "cancelled" (its close skips a closed run).
-    closed = runs.update(
+    closed = await _io(
+        runs.update,
         connection_id,
         run_id,
         status=RunStatus.CANCELLED,
@@ -259,11 +268,12 @@ async def cancel_sync(
         only_if_not_terminal=True,
     )
     if not closed:  # the run finished on its own just before: its own record stands
-        return runs.get(connection_id, run_id)
+        return await _io(runs.get, connection_id, run_id)
     if _runtime_status(live) in _RUNNING:
         await client.terminate(instance, f"cancelled by the user (run {run_id})")
         await _wait_until_stopped(client, instance)
-    release_connection(
+    await _io(
+        release_connection,
         connections,
         org,
         connection_id,
@@ -271,9 +281,9 @@ async def cancel_sync(
         extra={"lastSync": json.dumps(last_sync_summary(run_id, RunStatus.CANCELLED, counters))},
     )
     if staging is not None:
-        _delete_staged(staging, run_id)
-    runs.progress_board().delete(connection_id, run_id)
-    return runs.get(connection_id, run_id)
+        await _io(_delete_staged, staging, run_id)
+    await _io(runs.progress_board().delete, connection_id, run_id)
+    return await _io(runs.get, connection_id, run_id)
 
 
 async def _wait_until_stopped(client: DurableClient, instance: str, within: float = 10) -> None:
@@ -351,7 +361,9 @@ async def progress_view(
             status = RunStatus.FAILED
         folded = custom.get("foldedThrough")
         if progress is not None and folded and status is RunStatus.INSPECTING:
-            in_flight = progress.unfolded(record.connection_id, record.run_id, str(folded))
+            in_flight = await _io(
+                progress.unfolded, record.connection_id, record.run_id, str(folded)
+            )
     done = status.terminal
     listed = counters["listed"]
     processed = counters["processed"] + in_flight
