@@ -70,13 +70,16 @@ def connections_update(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route=_ITEM, methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
 def connections_delete(req: func.HttpRequest) -> func.HttpResponse:
+    org, connection = params.route_ids(req)
     manager.delete_connection(
-        *params.route_ids(req),
+        org,
+        connection,
         orgs=wiring().orgs,
         connections=wiring().connections,
         assets=wiring().assets,
         runs=wiring().runs_table,
     )
+    wiring().autosync.delete(org, connection)
     return func.HttpResponse(status_code=204)
 
 

@@ -26,6 +26,7 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.asset_keys import row_key
 from shared.autosync.schedule import Schedule
 from shared.store._common import utcnow
+from shared.store.cleanup import delete_partition
 
 __all__ = ["AutosyncConfig", "AutosyncRepository", "hash_key"]
 
@@ -118,8 +119,12 @@ class AutosyncRepository:
         )
 
     def delete(self, org_id: str, connection_id: str) -> None:
+        """Forget the connection's auto-sync: its settings (a scheduler stops at its next due
+        time), queued events and webhook deliveries."""
         with contextlib.suppress(ResourceNotFoundError):
             self._table.delete_entity(org_id, connection_id)
+        delete_partition(self._rechecks, connection_id)
+        delete_partition(self._deliveries, connection_id)
 
     # -- queued events ------------------------------------------------------------------------
     def queue_events(self, connection_id: str, wanted: Mapping[str, tuple[str, str]]) -> None:

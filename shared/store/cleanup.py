@@ -14,7 +14,7 @@ from azure.data.tables import TableClient, TableTransactionError
 from shared.asset_keys import partitions_of
 from shared.store._common import table_batches
 
-__all__ = ["DeletedRows", "delete_connection_rows"]
+__all__ = ["DeletedRows", "delete_connection_rows", "delete_partition"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ def _keys(table: TableClient, partition: str) -> Iterator[dict[str, Any]]:
         yield {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"]}
 
 
-def _delete_partition(table: TableClient, partition: str) -> int:
+def delete_partition(table: TableClient, partition: str) -> int:
+    """Delete every row of one partition (idempotent); returns how many there were."""
     # Collect the keys first: deleting while paging a query can skip rows.
     keys = list(_keys(table, partition))
     for chunk in table_batches(keys):
@@ -51,6 +52,6 @@ def delete_connection_rows(
     *, assets: TableClient, runs: TableClient, connection_id: str
 ) -> DeletedRows:
     """Delete every asset row and run row of ``connection_id``; returns how many there were."""
-    deleted_assets = sum(_delete_partition(assets, pk) for pk in partitions_of(connection_id))
-    deleted_runs = _delete_partition(runs, connection_id)
+    deleted_assets = sum(delete_partition(assets, pk) for pk in partitions_of(connection_id))
+    deleted_runs = delete_partition(runs, connection_id)
     return DeletedRows(deleted_assets, deleted_runs)

@@ -7,9 +7,12 @@ import hmac
 import json
 import time
 
+from azure.data.tables import TableServiceClient
 from azure.storage.blob import ContainerClient
 
 import mediagen
+from devhost.azurite import EmulatorAccount
+from shared.store.tables import AUTOSYNC_TABLE, WEBHOOK_DELIVERIES_TABLE
 from tests.autosync.conftest import Service, WebhookReceiver
 
 
@@ -32,7 +35,11 @@ def verify(secret: str, header: str, body: bytes) -> bool:
 
 
 def test_one_signed_summary_per_run_retried_after_a_500(
-    service: Service, container: ContainerClient, unique_name: str, receiver: WebhookReceiver
+    service: Service,
+    container: ContainerClient,
+    unique_name: str,
+    receiver: WebhookReceiver,
+    platform_account: EmulatorAccount,
 ) -> None:
     api = service.api
     for name, data in mediagen.mixed_set(10, seed=4, image_size=(120, 90), video_seconds=0.3):
@@ -91,6 +98,15 @@ def test_one_signed_summary_per_run_retried_after_a_500(
     api.sync(org, conn)
     time.sleep(2)
     assert len(receiver.received) == 3
+
+    # Deleting the connection forgets its auto-sync settings and its delivery records.
+    assert api.http.request("PUT", base + "/webhook", json={"url": receiver.url}).is_success
+    assert api.http.request("DELETE", base).status_code == 204
+    tables = TableServiceClient.from_connection_string(platform_account.connection_string)
+    autosync = tables.get_table_client(AUTOSYNC_TABLE)
+    assert list(autosync.query_entities("RowKey eq @c", parameters={"c": conn})) == []
+    deliveries = tables.get_table_client(WEBHOOK_DELIVERIES_TABLE)
+    assert list(deliveries.query_entities("PartitionKey eq @c", parameters={"c": conn})) == []
 
 
 def test_a_cancelled_run_sends_its_summary_too(
