@@ -22,11 +22,12 @@ import subprocess
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.data.tables import TableServiceClient, UpdateMode
 from azure.data.tables.aio import TableServiceClient as AsyncTableServiceClient
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 __all__ = [
@@ -104,12 +105,20 @@ def rclone_listing(connection_string: str, container: str) -> BaselineResult | N
     if binary is None:
         return None
     fields = _connection_fields(connection_string)
+    # rclone 1.60 builds an account's host name from an endpoint *suffix*, which cannot name
+    # the emulator's path-style URL; a container SAS URL (list and read, one hour) can. It goes
+    # to rclone through its environment only, never to the report.
+    sas = generate_container_sas(
+        fields["AccountName"],
+        container,
+        account_key=fields["AccountKey"],
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
     env = {
         **os.environ,
         "RCLONE_CONFIG_BENCH_TYPE": "azureblob",
-        "RCLONE_CONFIG_BENCH_ACCOUNT": fields["AccountName"],
-        "RCLONE_CONFIG_BENCH_KEY": fields["AccountKey"],
-        "RCLONE_CONFIG_BENCH_ENDPOINT": fields["BlobEndpoint"],
+        "RCLONE_CONFIG_BENCH_SAS_URL": f"{fields['BlobEndpoint']}/{container}?{sas}",
     }
     start = time.perf_counter()
     done = subprocess.run(
