@@ -37,9 +37,10 @@ from shared.customer_storage import is_account_not_found
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
-from shared.store.connections import release_connection
+from shared.store.connections import Connection, release_connection
 from shared.store.runs import RunsRepository
 from shared.store.staging import SnapshotRow, StagedEntry, Staging
+from shared.sync.manifest import discard_manifest, keep_manifest, take_snapshot
 from shared.sync.model import (
     BatchResult,
     Counters,
@@ -106,11 +107,16 @@ async def with_retries(
 
 # -- prepare -----------------------------------------------------------------------------------
 def prepare_run(
-    *, run_id: str, connection_id: str, assets: TableClient, staging: Staging
-) -> dict[str, int]:
-    rows = list(scan_connection(assets, connection_id))
-    chunks = staging.put_snapshot(run_id, rows)
-    return {"storedRows": len(rows), "snapshotChunks": chunks}
+    *, run_id: str, connection: Connection, assets: TableClient, staging: Staging
+) -> dict[str, Any]:
+    """The run's snapshot of stored rows: the connection's manifest when it can be trusted,
+    else one scan of the table (``shared.sync.manifest``)."""
+    ref = take_snapshot(run_id=run_id, connection=connection, assets=assets, staging=staging)
+    return {
+        "storedRows": ref["rows"],
+        "snapshotChunks": len(ref["firsts"]),
+        "source": ref["source"],
+    }
 
 
 # -- list --------------------------------------------------------------------------------------
@@ -119,8 +125,9 @@ class _SnapshotLookup:
 
     def __init__(self, staging: Staging, run_id: str) -> None:
         self._staging = staging
-        self._run_id = run_id
-        self._firsts = staging.snapshot_index(run_id)
+        ref = staging.snapshot_ref(run_id)
+        self._base = ref["base"] if ref else ""
+        self._firsts = ref["firsts"] if ref else []
 
     def rows_between(self, first: str, last: str) -> dict[str, SnapshotRow]:
         if not self._firsts:
@@ -129,7 +136,7 @@ class _SnapshotLookup:
         hi = max(0, bisect.bisect_right(self._firsts, last) - 1)
         found: dict[str, SnapshotRow] = {}
         for k in range(lo, hi + 1):
-            for row in self._staging.snapshot_chunk(self._run_id, k):
+            for row in self._staging.chunk(self._base, k):
                 found[row["n"]] = row
         return found
 
@@ -409,13 +416,26 @@ async def finish_run(
         )
     totals = totals_with_removed(totals, removed)
     wrote = totals["synced"] + totals["skipped"] + totals["ignored"] + totals["failed"] + removed
-    previous = connections.get(org, connection_id).asset_counts.to_json()
-    # Nothing written: the stored counts still hold (saves a scan of every row on re-syncs).
-    counts = (
-        asset_counts(assets, connection_id) if wrote or not any(previous.values()) else previous
-    )
+    # Rows may have been written whenever a page staged blobs to inspect.
+    staged = totals["listed"] > totals["unchanged"] or removed > 0
+    connection = connections.get(org, connection_id)  # read before any scan (manifest rule)
+    previous = connection.asset_counts.to_json()
     current = runs.get(connection_id, run_id).status
     final = current if current.terminal else status  # a cancel that already closed the run wins
+    scanned: dict[str, int] | None = None
+    if final is RunStatus.COMPLETED:
+        scanned = keep_manifest(
+            run_id=run_id, connection=connection, wrote=staged, assets=assets, staging=staging
+        )
+    else:
+        discard_manifest(connection_id=connection_id, staging=staging)
+    # Nothing written: the stored counts still hold (saves a scan of every row on re-syncs).
+    if scanned is not None:
+        counts = scanned
+    elif wrote or not any(previous.values()):
+        counts = asset_counts(assets, connection_id)
+    else:
+        counts = previous
     # The connection first, so a reader who sees the run finished also sees its asset counts.
     release_connection(
         connections,
