@@ -33,7 +33,7 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
-from shared.customer_storage import is_account_not_found
+from shared.customer_storage import ListedBlob, is_account_not_found, list_blobs_page
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
@@ -163,17 +163,12 @@ async def list_page(
     """List one page and stage its new or changed blobs. ``snapshot`` (first page only) takes
     the run's snapshot of stored rows; it runs in a thread while the page is being listed."""
 
-    async def fetch() -> tuple[list[Any], str | None]:
-        pages: Any = container.list_blobs(
-            name_starts_with=prefix or None, results_per_page=page_size
-        ).by_page(continuation_token=cursor)
-        items: list[Any] = []
-        async for page in pages:
-            items = [b async for b in page]
-            break
-        return items, pages.continuation_token
+    async def fetch() -> tuple[list[ListedBlob], str | None]:
+        return await list_blobs_page(
+            container, prefix=prefix or None, page_size=page_size, marker=cursor
+        )
 
-    async def listed() -> tuple[list[Any], str | None]:
+    async def listed() -> tuple[list[ListedBlob], str | None]:
         # The storage pipeline already retries each request; the orchestrator waits out longer
         # outages with durable timers. Retrying here too would multiply the wait.
         try:
@@ -190,19 +185,16 @@ async def list_page(
     lookup = _SnapshotLookup(staging, run_id).rows_between(names[0], names[-1]) if names else {}
     changed: list[StagedEntry] = []
     for blob in blobs:
-        etag = str(blob.etag or "").strip('"')
-        size = int(blob.size or 0)
         prev = lookup.get(blob.name)
-        if _unchanged(prev, etag, size):
+        if _unchanged(prev, blob.etag, blob.size):
             continue
-        settings = blob.content_settings
         modified = blob.last_modified
         changed.append(
             StagedEntry(
                 n=blob.name,
-                e=etag,
-                s=size,
-                t=settings.content_type if settings else None,
+                e=blob.etag,
+                s=blob.size,
+                t=blob.content_type,
                 m=modified.isoformat() if modified else None,
                 p=prev["st"] if prev else None,
             )
