@@ -415,12 +415,16 @@ async def finish_run(
     current = runs.get(connection_id, run_id).status
     final = current if current.terminal else status  # a cancel that already closed the run wins
     scanned: dict[str, int] | None = None
-    if final is RunStatus.COMPLETED:
-        scanned = keep_manifest(
-            run_id=run_id, connection=connection, wrote=staged, assets=assets, staging=staging
-        )
-    else:
-        discard_manifest(connection_id=connection_id, staging=staging)
+    # The manifest is only touched while this run holds the connection: a run closed by
+    # someone else (cancelled, or interrupted and replaced by a newer run) leaves it alone
+    # (it withdrew the pointer when it started, so it cannot leave a stale one behind).
+    if connection.active_run_id == run_id:
+        if final is RunStatus.COMPLETED:
+            scanned = keep_manifest(
+                run_id=run_id, connection=connection, wrote=staged, assets=assets, staging=staging
+            )
+        else:
+            discard_manifest(connection_id=connection_id, staging=staging)
     # Nothing written: the stored counts still hold (saves a scan of every row on re-syncs).
     if scanned is not None:
         counts = scanned
