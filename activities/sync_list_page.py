@@ -34,7 +34,7 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
                 (
                     lambda: steps.prepare_run(
                         run_id=payload["runId"],
-                        connection_id=connection.connection_id,
+                        connection=connection,
                         assets=rt.assets,
                         staging=rt.staging,
                     )

@@ -3,6 +3,9 @@
 - ``raw_listing``: the SDK's ``list_blobs`` alone (pages of 5,000): the floor of any re-sync.
 - ``raw_floor``: a minimal async loop: list, one 64 KiB ranged GET per blob (16 in flight),
   batched upserts (≤ 100 per partition, 4 in flight): the floor of a first sync that reads.
+- ``rclone_listing``: ``rclone lsjson -R`` (Debian's package; Go) on the same container: a
+  Go-speed listing reference. The benchmark installs it with apt-get when it runs as root; when
+  rclone is unavailable the baseline is skipped with a note.
 - ``naive``: what a simple importer does: download each blob whole, open and decode it with
   Pillow (the whole image) or PyAV (the first video frame), upsert one entity at a time.
 """
@@ -12,17 +15,29 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
+import os
+import shutil
+import subprocess
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.data.tables import TableServiceClient, UpdateMode
 from azure.data.tables.aio import TableServiceClient as AsyncTableServiceClient
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
-__all__ = ["BaselineResult", "naive", "raw_floor", "raw_listing"]
+__all__ = [
+    "BaselineResult",
+    "ensure_rclone",
+    "naive",
+    "raw_floor",
+    "raw_listing",
+    "rclone_listing",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,67 @@ def raw_listing(connection_string: str, container: str) -> BaselineResult:
         pages += 1
         count += sum(1 for _ in page)
     return BaselineResult("raw listing (SDK)", count, time.perf_counter() - start, 0, pages)
+
+
+def ensure_rclone() -> str | None:
+    """The rclone binary, installed from Debian's package when missing and running as root;
+    None (with the reason printed) when it cannot be had."""
+    found = shutil.which("rclone")
+    if found:
+        return found
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("rclone baseline skipped: rclone is not installed (apt-get install rclone)")
+        return None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "rclone"],
+    ):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"rclone baseline skipped: {' '.join(cmd[:2])} failed")
+            return None
+    return shutil.which("rclone")
+
+
+def _connection_fields(connection_string: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part and part)
+
+
+def rclone_listing(connection_string: str, container: str) -> BaselineResult | None:
+    """``rclone lsjson -R`` of the container (recursive listing, Go), or None without rclone."""
+    binary = ensure_rclone()
+    if binary is None:
+        return None
+    fields = _connection_fields(connection_string)
+    # rclone 1.60 builds an account's host name from an endpoint *suffix*, which cannot name
+    # the emulator's path-style URL; a container SAS URL (list and read, one hour) can. It goes
+    # to rclone through its environment only, never to the report.
+    sas = generate_container_sas(
+        fields["AccountName"],
+        container,
+        account_key=fields["AccountKey"],
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    env = {
+        **os.environ,
+        "RCLONE_CONFIG_BENCH_TYPE": "azureblob",
+        "RCLONE_CONFIG_BENCH_SAS_URL": f"{fields['BlobEndpoint']}/{container}?{sas}",
+    }
+    start = time.perf_counter()
+    done = subprocess.run(
+        [binary, "--config", "/dev/null", "lsjson", "-R", "--files-only", f"bench:{container}"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"rclone baseline skipped: rclone exited {done.returncode}")
+        return None
+    count = len(json.loads(done.stdout))
+    return BaselineResult("rclone lsjson -R (Go)", count, seconds, 0, 0)
 
 
 def _pk(name: str) -> str:

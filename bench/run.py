@@ -169,6 +169,7 @@ def run(
             host.stop()
 
         listing = baselines.raw_listing(customer.connection_string, CONTAINER)
+        rclone = baselines.rclone_listing(customer.connection_string, CONTAINER)
         floor = baselines.raw_floor(
             customer.connection_string, platform.connection_string, CONTAINER, "BenchFloor"
         )
@@ -186,13 +187,15 @@ def run(
             "deltaResync": _run_json(delta_s, current, delta),
         }
         report["delta"] = {"changed": len(changed), "added": len(fresh), "deleted": len(deleted)}
-        report["baselines"] = {b.name: b.to_json() for b in (listing, floor, naive)}
+        measured = [b for b in (listing, rclone, floor, naive) if b is not None]
+        report["baselines"] = {b.name: b.to_json() for b in measured}
         first_rate = assets / first_s
         again_rate = assets / again_s
         report["ratios"] = {
             "firstSyncVsRawFloor": round(first_rate / floor.rate, 2),
             "firstSyncVsNaive": round(first_rate / naive.rate, 2),
             "noChangeResyncVsRawListing": round(again_rate / listing.rate, 2),
+            "noChangeResyncVsRclone": round(again_rate / rclone.rate, 2) if rclone else None,
             "bytesReadVsStored": round(first["bytesRead"] / stored, 4),
         }
         report["largestHistoryPerExecution"] = stats.get("maxHistoryEvents")
@@ -233,11 +236,16 @@ def table(report: dict[str, Any]) -> str:
         f"first sync / raw floor        {ratios['firstSyncVsRawFloor']:>6.2f}x   (target >= 0.6)",
         f"first sync / naive            {ratios['firstSyncVsNaive']:>6.2f}x   (target >= 5)",
         f"no-change re-sync / listing   {ratios['noChangeResyncVsRawListing']:>6.2f}x   (target >= 0.6)",
+        f"no-change re-sync / rclone    {_ratio(ratios.get('noChangeResyncVsRclone'))}   (target >= 1.0)",
         f"bytes read / bytes stored     {ratios['bytesReadVsStored'] * 100:>6.2f}%   (target <= 2%)",
         f"dev host peak RSS             {report['peakRssBytes'] / 2**20:>6.0f} MB  (target <= 400 MB)",
         f"largest history / execution   {report['largestHistoryPerExecution']!s:>6} events",
     ]
     return "\n".join(lines)
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:>6.2f}x" if value is not None else "   n/a (rclone unavailable)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,7 @@ def test_small_benchmark_run_reports_every_measurement() -> None:
         "firstSyncVsRawFloor",
         "firstSyncVsNaive",
         "noChangeResyncVsRawListing",
+        "noChangeResyncVsRclone",
         "bytesReadVsStored",
     }
     assert 0 < report["ratios"]["bytesReadVsStored"] <= 1

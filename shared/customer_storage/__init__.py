@@ -19,6 +19,7 @@ Public surface::
     storage.probe_account(account)       # exists? tenant? (anonymous request)
     storage.preflight(account, container, blob, origin=...)   # CORS, as a browser does it
     storage.close()                      # closes the per-tenant credentials
+    await list_blobs_page(cc, prefix=..., page_size=..., marker=...)  # lean listing page
     classify_error(exc)                  # StorageFailure(fault=StorageFault.X, status, code)
 
 Retries: ``RetryProfile.BACKGROUND`` (1 s doubling, 4 retries, 10 s connect / 20 s read) for sync runs,
@@ -45,6 +46,7 @@ from shared.customer_storage._errors import (
     classify_http,
     is_account_not_found,
 )
+from shared.customer_storage._listing import ListedBlob, list_blobs_page
 from shared.customer_storage._pipeline import (
     AsyncPolicy,
     AsyncPolicyTransport,
@@ -63,6 +65,7 @@ __all__ = [
     "AsyncPolicyTransport",
     "AsyncTenantPinnedCredential",
     "CustomerStorage",
+    "ListedBlob",
     "PlatformIdentity",
     "Policy",
     "PolicyTransport",
@@ -76,6 +79,7 @@ __all__ = [
     "classify_error",
     "classify_http",
     "is_account_not_found",
+    "list_blobs_page",
     "retry_policy",
     "tenant_from_challenge",
 ]

@@ -6,7 +6,9 @@ Connection row properties (the sync engine maintains the last three)::
     createdAt, updatedAt (DateTime), lastTest (JSON), lastPreviewTotal (Int64, optional),
     activeRunId ("" when no run holds the connection), activeRunSince (DateTime of the claim),
     assetCounts (JSON {synced, skipped, removed, ignored}),
-    lastSync (JSON {runId, status, finishedAt, counts})
+    lastSync (JSON {runId, status, finishedAt, counts}),
+    assetsGeneration (Int64, optional): bumped by every writer of the connection's ``Assets``
+    rows outside a sync run, after its write (see ``bump_assets_generation``)
 
 Names are unique per dataset (case-insensitive): each connection owns a reservation row in the
 same partition, RK ``~name~<dataset>~<key>``, written in the same entity-group transaction as
@@ -111,6 +113,9 @@ class Connection:
     #: When ``active_run_id`` was claimed (None on rows written before claims were timed).
     active_run_since: datetime | None = None
     last_preview_total: int | None = None
+    #: Bumped by every out-of-run writer of the connection's asset rows; a manifest built at
+    #: another generation is not trusted (``shared.sync.manifest``).
+    assets_generation: int = 0
     etag: str | None = field(default=None, compare=False)
 
     @property
@@ -171,6 +176,7 @@ class ConnectionRepository:
                 else None
             ),
             last_preview_total=None if preview is None else as_int(preview),
+            assets_generation=as_int(entity.get("assetsGeneration")),
             etag=metadata.get("etag"),
         )
 
@@ -357,6 +363,22 @@ class ConnectionRepository:
             {"lastPreviewTotal": EntityProperty(total, EdmType.INT64)},
             guarded=False,
         )
+
+    def bump_assets_generation(self, org_id: str, connection_id: str) -> int:
+        """Record that the connection's ``Assets`` rows changed outside a sync run.
+
+        The rule for every such writer (blob events, repairs, imports): write the rows first,
+        then call this (ETag-guarded, retried on a concurrent change); if it fails, fail the
+        request so the writer retries. The next sync then rebuilds its snapshot from the table
+        instead of trusting the manifest the last run left. Returns the new generation."""
+
+        def step() -> int:
+            current = self.get(org_id, connection_id)
+            value = current.assets_generation + 1
+            self.merge(current, {"assetsGeneration": EntityProperty(value, EdmType.INT64)})
+            return value
+
+        return until_unchanged(step)
 
     def remove(self, current: Connection) -> None:
         """Delete the name reservation, then the row (idempotent)."""

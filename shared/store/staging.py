@@ -1,12 +1,15 @@
 """Staged run data in the platform's metadata account (blob container ``sync-staging``).
 
-Pages of changed blobs, the snapshot of a connection's stored rows and the names each page
-listed are written here so that only references cross the durable boundary. Everything of a run
-lives under ``<runId>/`` and is deleted when the run ends.
+Pages of changed blobs, the reference to the snapshot of a connection's stored rows and the
+names each page listed are written here so that only references cross the durable boundary.
+Everything of a run lives under ``<runId>/`` and is deleted when the run ends. Snapshot chunks
+live under ``manifests/<connectionId>/<id>/`` so that a complete run can leave them to the next
+run as the connection's manifest (pointer ``manifests/<connectionId>/current.json.gz``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -18,7 +21,10 @@ from azure.storage.blob import ContainerClient
 
 from shared.store._common import chunked
 
-__all__ = ["SnapshotRow", "StagedEntry", "Staging"]
+__all__ = ["SnapshotRef", "SnapshotRow", "StagedEntry", "Staging"]
+
+#: Folder of the connections' manifests in the staging container (never a run id).
+_MANIFESTS = "manifests"
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +46,18 @@ class SnapshotRow(TypedDict):
     s: int  # size
     st: str  # status
     r: str | None  # reason
+
+
+class SnapshotRef(TypedDict):
+    """Where a run's snapshot of stored rows lives, written once by the run's first page."""
+
+    base: str  # blob prefix of the sorted chunks
+    firsts: list[str]  # first name of each chunk
+    rows: int
+    source: str  # "manifest" or "scan"
+    #: The connection's ``assetsGeneration`` read before the rows were (the manifest's, or
+    #: read before the scan): a manifest carried over from this snapshot keeps it.
+    generation: int
 
 
 def _dump(value: Any) -> bytes:
@@ -94,27 +112,81 @@ class Staging:
             yield keys
 
     # -- snapshot of stored rows -------------------------------------------------------------
-    def put_snapshot(self, run_id: str, rows: list[SnapshotRow], chunk: int = 5000) -> int:
-        """Store rows sorted by name in chunks, with an index of each chunk's first name."""
+    # A run's snapshot is a set of sorted chunks under a base prefix, ``manifests/<connection>/
+    # <id>/``, named by a small reference in the run's own folder. The chunks are either written
+    # by the run from a scan of the table, or are the connection's manifest: the chunks the
+    # previous complete run left behind (see ``shared.sync.manifest``).
+    @staticmethod
+    def manifest_base(connection_id: str, manifest_id: str) -> str:
+        return f"{_MANIFESTS}/{connection_id}/{manifest_id}"
+
+    def put_chunks(self, base: str, rows: list[SnapshotRow], chunk: int = 5000) -> list[str]:
+        """Store rows sorted by name in chunks; returns the first name of each chunk."""
         rows.sort(key=lambda r: r["n"])
         firsts: list[str] = []
         for k, part in enumerate(chunked(rows, chunk)):
             firsts.append(part[0]["n"])
-            self._put(f"{run_id}/snapshot-{k:06d}.json.gz", part)
-        self._put(f"{run_id}/snapshot-index.json.gz", firsts)
-        return len(firsts)
-
-    def snapshot_index(self, run_id: str) -> list[str]:
-        try:
-            firsts: list[str] = self._get(f"{run_id}/snapshot-index.json.gz")
-        except ResourceNotFoundError:
-            return []
+            self._put(f"{base}/chunk-{k:06d}.json.gz", part)
         return firsts
 
-    def snapshot_chunk(self, run_id: str, k: int) -> list[SnapshotRow]:
-        rows: list[SnapshotRow] = self._get(f"{run_id}/snapshot-{k:06d}.json.gz")
+    def chunk(self, base: str, k: int) -> list[SnapshotRow]:
+        rows: list[SnapshotRow] = self._get(f"{base}/chunk-{k:06d}.json.gz")
         return rows
 
+    def put_snapshot_ref(self, run_id: str, ref: SnapshotRef) -> None:
+        self._put(f"{run_id}/snapshot.json.gz", ref)
+
+    def snapshot_ref(self, run_id: str) -> SnapshotRef | None:
+        try:
+            ref: SnapshotRef = self._get(f"{run_id}/snapshot.json.gz")
+        except ResourceNotFoundError:
+            return None
+        return ref
+
     def iter_snapshot(self, run_id: str) -> Iterator[SnapshotRow]:
-        for k in range(len(self.snapshot_index(run_id))):
-            yield from self.snapshot_chunk(run_id, k)
+        ref = self.snapshot_ref(run_id)
+        if ref is None:
+            return
+        for k in range(len(ref["firsts"])):
+            try:
+                rows = self.chunk(ref["base"], k)
+            except ResourceNotFoundError:
+                # Only a finish retried after it replaced the manifest gets here: the rows it
+                # marked removed then are marked; none is marked removed by mistake.
+                _log.warning("snapshot chunk %d of run %s is gone", k, run_id)
+                return
+            yield from rows
+
+    # -- the connection's manifest -------------------------------------------------------------
+    def _pointer(self, connection_id: str) -> str:
+        return f"{_MANIFESTS}/{connection_id}/current.json.gz"
+
+    def manifest(self, connection_id: str) -> dict[str, Any] | None:
+        try:
+            value: dict[str, Any] = self._get(self._pointer(connection_id))
+        except ResourceNotFoundError:
+            return None
+        return value
+
+    def put_manifest(self, connection_id: str, pointer: dict[str, Any]) -> None:
+        self._put(self._pointer(connection_id), pointer)
+
+    def drop_manifest(self, connection_id: str) -> None:
+        """Withdraw the pointer (its chunks stay until ``prune_manifests``)."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self._container.delete_blob(self._pointer(connection_id))
+
+    def prune_manifests(self, connection_id: str, keep: tuple[str, ...] = ()) -> int:
+        """Delete the connection's manifest data except the chunks under the ``keep`` bases
+        (and the pointer, when any base is kept); everything when ``keep`` is empty."""
+        folder = f"{_MANIFESTS}/{connection_id}/"
+        pointer = self._pointer(connection_id)
+        names = [
+            n
+            for n in self._container.list_blob_names(name_starts_with=folder)
+            if not keep or not (n == pointer or any(n.startswith(f"{b}/") for b in keep))
+        ]
+        for part in chunked(names, 256):
+            with contextlib.suppress(ResourceNotFoundError):
+                self._container.delete_blobs(*part)
+        return len(names)

@@ -33,13 +33,14 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
-from shared.customer_storage import is_account_not_found
+from shared.customer_storage import ListedBlob, is_account_not_found, list_blobs_page
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
-from shared.store.connections import release_connection
+from shared.store.connections import Connection, release_connection
 from shared.store.runs import RunsRepository
 from shared.store.staging import SnapshotRow, StagedEntry, Staging
+from shared.sync.manifest import discard_manifest, keep_manifest, take_snapshot
 from shared.sync.model import (
     BatchResult,
     Counters,
@@ -106,11 +107,16 @@ async def with_retries(
 
 # -- prepare -----------------------------------------------------------------------------------
 def prepare_run(
-    *, run_id: str, connection_id: str, assets: TableClient, staging: Staging
-) -> dict[str, int]:
-    rows = list(scan_connection(assets, connection_id))
-    chunks = staging.put_snapshot(run_id, rows)
-    return {"storedRows": len(rows), "snapshotChunks": chunks}
+    *, run_id: str, connection: Connection, assets: TableClient, staging: Staging
+) -> dict[str, Any]:
+    """The run's snapshot of stored rows: the connection's manifest when it can be trusted,
+    else one scan of the table (``shared.sync.manifest``)."""
+    ref = take_snapshot(run_id=run_id, connection=connection, assets=assets, staging=staging)
+    return {
+        "storedRows": ref["rows"],
+        "snapshotChunks": len(ref["firsts"]),
+        "source": ref["source"],
+    }
 
 
 # -- list --------------------------------------------------------------------------------------
@@ -119,8 +125,9 @@ class _SnapshotLookup:
 
     def __init__(self, staging: Staging, run_id: str) -> None:
         self._staging = staging
-        self._run_id = run_id
-        self._firsts = staging.snapshot_index(run_id)
+        ref = staging.snapshot_ref(run_id)
+        self._base = ref["base"] if ref else ""
+        self._firsts = ref["firsts"] if ref else []
 
     def rows_between(self, first: str, last: str) -> dict[str, SnapshotRow]:
         if not self._firsts:
@@ -129,7 +136,7 @@ class _SnapshotLookup:
         hi = max(0, bisect.bisect_right(self._firsts, last) - 1)
         found: dict[str, SnapshotRow] = {}
         for k in range(lo, hi + 1):
-            for row in self._staging.snapshot_chunk(self._run_id, k):
+            for row in self._staging.chunk(self._base, k):
                 found[row["n"]] = row
         return found
 
@@ -156,17 +163,12 @@ async def list_page(
     """List one page and stage its new or changed blobs. ``snapshot`` (first page only) takes
     the run's snapshot of stored rows; it runs in a thread while the page is being listed."""
 
-    async def fetch() -> tuple[list[Any], str | None]:
-        pages: Any = container.list_blobs(
-            name_starts_with=prefix or None, results_per_page=page_size
-        ).by_page(continuation_token=cursor)
-        items: list[Any] = []
-        async for page in pages:
-            items = [b async for b in page]
-            break
-        return items, pages.continuation_token
+    async def fetch() -> tuple[list[ListedBlob], str | None]:
+        return await list_blobs_page(
+            container, prefix=prefix or None, page_size=page_size, marker=cursor
+        )
 
-    async def listed() -> tuple[list[Any], str | None]:
+    async def listed() -> tuple[list[ListedBlob], str | None]:
         # The storage pipeline already retries each request; the orchestrator waits out longer
         # outages with durable timers. Retrying here too would multiply the wait.
         try:
@@ -183,19 +185,16 @@ async def list_page(
     lookup = _SnapshotLookup(staging, run_id).rows_between(names[0], names[-1]) if names else {}
     changed: list[StagedEntry] = []
     for blob in blobs:
-        etag = str(blob.etag or "").strip('"')
-        size = int(blob.size or 0)
         prev = lookup.get(blob.name)
-        if _unchanged(prev, etag, size):
+        if _unchanged(prev, blob.etag, blob.size):
             continue
-        settings = blob.content_settings
         modified = blob.last_modified
         changed.append(
             StagedEntry(
                 n=blob.name,
-                e=etag,
-                s=size,
-                t=settings.content_type if settings else None,
+                e=blob.etag,
+                s=blob.size,
+                t=blob.content_type,
                 m=modified.isoformat() if modified else None,
                 p=prev["st"] if prev else None,
             )
@@ -409,13 +408,30 @@ async def finish_run(
         )
     totals = totals_with_removed(totals, removed)
     wrote = totals["synced"] + totals["skipped"] + totals["ignored"] + totals["failed"] + removed
-    previous = connections.get(org, connection_id).asset_counts.to_json()
-    # Nothing written: the stored counts still hold (saves a scan of every row on re-syncs).
-    counts = (
-        asset_counts(assets, connection_id) if wrote or not any(previous.values()) else previous
-    )
+    # Rows may have been written whenever a page staged blobs to inspect.
+    staged = totals["listed"] > totals["unchanged"] or removed > 0
+    connection = connections.get(org, connection_id)  # read before any scan (manifest rule)
+    previous = connection.asset_counts.to_json()
     current = runs.get(connection_id, run_id).status
     final = current if current.terminal else status  # a cancel that already closed the run wins
+    scanned: dict[str, int] | None = None
+    # The manifest is only touched while this run holds the connection: a run closed by
+    # someone else (cancelled, or interrupted and replaced by a newer run) leaves it alone
+    # (it withdrew the pointer when it started, so it cannot leave a stale one behind).
+    if connection.active_run_id == run_id:
+        if final is RunStatus.COMPLETED:
+            scanned = keep_manifest(
+                run_id=run_id, connection=connection, wrote=staged, assets=assets, staging=staging
+            )
+        else:
+            discard_manifest(connection_id=connection_id, staging=staging)
+    # Nothing written: the stored counts still hold (saves a scan of every row on re-syncs).
+    if scanned is not None:
+        counts = scanned
+    elif wrote or not any(previous.values()):
+        counts = asset_counts(assets, connection_id)
+    else:
+        counts = previous
     # The connection first, so a reader who sees the run finished also sees its asset counts.
     release_connection(
         connections,

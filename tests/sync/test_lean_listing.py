@@ -1,0 +1,81 @@
+"""The lean listing (``shared.customer_storage.list_blobs_page``) reads the same pages as the
+SDK's ``list_blobs``: names (odd characters included), etags, sizes, content types, dates and
+markers; a missing container fails with the SDK's own error."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import ContainerClient, ContentSettings
+from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
+
+from devhost.azurite import EmulatorAccount
+from shared.customer_storage import ListedBlob, list_blobs_page
+
+NAMES = [
+    "plain.jpg",
+    "with space/and+plus%25.png",
+    "ünïcödé/名前.jpg",
+    "amp&lt;/x.txt",
+    *[f"deep/{i % 3}/{i:03d}.jpg" for i in range(25)],
+]
+
+
+async def _sdk(cc: AsyncContainerClient, prefix: str | None) -> list[ListedBlob]:
+    return [
+        ListedBlob(
+            name=b.name,
+            etag=str(b.etag).strip('"'),
+            size=int(b.size),
+            content_type=b.content_settings.content_type,
+            last_modified=b.last_modified,
+        )
+        async for b in cc.list_blobs(name_starts_with=prefix)
+    ]
+
+
+async def _lean(cc: AsyncContainerClient, prefix: str | None, page: int) -> list[ListedBlob]:
+    out: list[ListedBlob] = []
+    marker: str | None = None
+    while True:
+        items, marker = await list_blobs_page(cc, prefix=prefix, page_size=page, marker=marker)
+        out += items
+        assert len(items) <= page
+        if marker is None:
+            return out
+
+
+@pytest.mark.parametrize("prefix", [None, "deep/1/", "with space/"])
+def test_lean_pages_equal_the_sdk_listing(
+    customer_account: EmulatorAccount, container: ContainerClient, prefix: str | None
+) -> None:
+    for i, name in enumerate(NAMES):
+        kind = "image/png" if name.endswith(".png") else None
+        container.upload_blob(
+            name, b"x" * (i + 1), content_settings=ContentSettings(content_type=kind)
+        )
+
+    async def both() -> tuple[list[ListedBlob], list[ListedBlob]]:
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, container.container_name
+        ) as cc:
+            return await _sdk(cc, prefix), await _lean(cc, prefix, page=4)
+
+    sdk, lean = asyncio.run(both())
+    assert lean == sdk
+    assert len(lean) == sum(1 for n in NAMES if n.startswith(prefix or ""))
+    assert any(b.content_type == "image/png" for b in lean) == (prefix in (None, "with space/"))
+
+
+def test_a_missing_container_fails_as_the_sdk_does(customer_account: EmulatorAccount) -> None:
+    async def listing() -> None:
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, "no-such-container"
+        ) as cc:
+            await list_blobs_page(cc, prefix=None, page_size=10, marker=None)
+
+    with pytest.raises(ResourceNotFoundError) as caught:
+        asyncio.run(listing())
+    assert caught.value.error_code == "ContainerNotFound"

@@ -1,0 +1,163 @@
+"""Change detection from the connection's manifest (``shared.sync.manifest``): a re-sync that
+reads the manifest the last complete run left finds exactly what a scan of the ``Assets`` table
+finds, and the manifest is not trusted once anything may have changed the rows outside a run."""
+
+from __future__ import annotations
+
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import ContainerClient
+
+import mediagen
+from devhost.azurite import EmulatorAccount
+from shared.asset_keys import partition_key, row_key
+from shared.store.connections import ConnectionRepository
+from tests.sync.harness import Api, CountingProxy
+from tests.sync.test_sync_e2e import new_org, rows_by_name, upload
+
+
+def _files(n: int, seed: int = 0) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    for i in range(n):
+        if i % 9 == 4:  # not media: an ignored row
+            out.append((f"docs/note_{i:03d}.txt", b"hello %d" % i))
+        else:
+            out.append((f"img/{i:03d}.jpg", mediagen.jpeg(48 + i % 5, 32, seed=seed + i)))
+    return out
+
+
+def _tables(platform: EmulatorAccount) -> TableServiceClient:
+    return TableServiceClient.from_connection_string(platform.connection_string)
+
+
+def _connections(platform: EmulatorAccount) -> ConnectionRepository:
+    return ConnectionRepository(_tables(platform).get_table_client("Connections"))
+
+
+def _pointer_exists(platform: EmulatorAccount, conn: str) -> bool:
+    staging = ContainerClient.from_connection_string(platform.connection_string, "sync-staging")
+    return staging.get_blob_client(f"manifests/{conn}/current.json.gz").exists()
+
+
+def _asset_reads(proxy: CountingProxy) -> int:
+    """Queries and reads of the ``Assets`` table the app made."""
+    return sum(
+        1
+        for r in proxy.snapshot()
+        if r.service == "table" and r.method == "GET" and "/Assets" in r.path
+    )
+
+
+def test_manifest_resync_finds_what_a_table_scan_finds(
+    api: Api,
+    proxy: CountingProxy,
+    platform_account: EmulatorAccount,
+    container: ContainerClient,
+    unique_name: str,
+) -> None:
+    files = _files(60)
+    upload(container, files)
+    org = new_org(api, unique_name)
+    by_manifest = api.connect(org, account="contosomedia", container=container.container_name)
+    by_scan = api.connect(
+        org, account="contosomedia", container=container.container_name, name="scan"
+    )
+    for conn in (by_manifest, by_scan):
+        assert api.sync(org, conn)["status"] == "completed"
+        assert _pointer_exists(platform_account, conn)
+
+    # Nothing changed: the re-sync decides from the manifest and never reads the table.
+    proxy.clear()
+    again = api.sync(org, by_manifest)
+    assert again["status"] == "completed"
+    assert again["counts"]["unchanged"] == len(files)
+    assert _asset_reads(proxy) == 0
+    assert proxy.table_writes("Assets") == 0
+
+    # Blobs change, vanish and appear; one connection's manifest is made untrusted, so its
+    # re-sync scans the table: both must come to the same result.
+    names = [n for n, _ in files if n.endswith(".jpg")]
+    changed, deleted = names[:5], [*names[5:9], "docs/note_004.txt"]
+    for i, name in enumerate(changed):
+        container.upload_blob(name, mediagen.jpeg(64, 40, seed=500 + i), overwrite=True)
+    for name in deleted:
+        container.delete_blob(name)
+    added = [(f"img/new_{i}.png", mediagen.png(30 + i, 20)) for i in range(3)]
+    upload(container, added)
+    _connections(platform_account).bump_assets_generation(org, by_scan)
+
+    proxy.clear()
+    manifest_view = api.sync(org, by_manifest)
+    scan_view = api.sync(org, by_scan)
+
+    for view in (manifest_view, scan_view):
+        assert view["status"] == "completed", view["error"]
+        c = view["counts"]
+        assert (c["added"], c["updated"], c["removed"]) == (3, 5, len(deleted))
+        assert c["unchanged"] == len(files) - len(changed) - len(deleted)
+    assert manifest_view["counts"] == scan_view["counts"]
+    manifest_rows, scan_rows = rows_by_name(api, org, by_manifest), rows_by_name(api, org, by_scan)
+    assert manifest_rows == scan_rows
+    assert all(manifest_rows[n][0] == "removed" for n in deleted)
+
+    # And the manifest each run left describes the rows: one more re-sync changes nothing.
+    for conn in (by_manifest, by_scan):
+        view = api.sync(org, conn)
+        assert view["counts"]["unchanged"] == len(files) - len(deleted) + len(added)
+        assert view["counts"]["added"] == view["counts"]["removed"] == 0
+        assert rows_by_name(api, org, conn) == manifest_rows
+
+
+def test_rows_changed_outside_a_run_are_seen_once_the_generation_is_bumped(
+    api: Api,
+    proxy: CountingProxy,
+    platform_account: EmulatorAccount,
+    container: ContainerClient,
+    unique_name: str,
+) -> None:
+    files = _files(20, seed=40)
+    upload(container, files)
+    org = new_org(api, unique_name)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    assert api.sync(org, conn)["status"] == "completed"
+
+    # An out-of-run writer (say a blob event) drops one row, then bumps the generation as the
+    # rule says: the next run must not trust the manifest and re-adds the blob.
+    gone = "img/001.jpg"
+    assets = _tables(platform_account).get_table_client("Assets")
+    assets.delete_entity(partition_key(conn, gone), row_key(gone))
+    _connections(platform_account).bump_assets_generation(org, conn)
+
+    proxy.clear()
+    view = api.sync(org, conn)
+
+    assert view["status"] == "completed", view["error"]
+    assert view["counts"]["added"] == 1
+    assert view["counts"]["unchanged"] == len(files) - 1
+    assert _asset_reads(proxy) > 0  # the snapshot came from the table
+    assert rows_by_name(api, org, conn)[gone][0] == "synced"
+
+
+def test_a_run_that_fails_leaves_no_manifest_behind(
+    api: Api,
+    platform_account: EmulatorAccount,
+    container: ContainerClient,
+    unique_name: str,
+) -> None:
+    files = _files(12, seed=80)
+    upload(container, files)
+    org = new_org(api, unique_name)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    assert api.sync(org, conn)["status"] == "completed"
+    assert _pointer_exists(platform_account, conn)
+
+    container.delete_container()
+    failed = api.sync(org, conn)
+    assert failed["status"] == "failed"
+    assert not _pointer_exists(platform_account, conn)
+
+    container.create_container()
+    upload(container, files)
+    view = api.sync(org, conn)
+    assert view["status"] == "completed", view["error"]
+    assert view["counts"]["synced"] + view["counts"]["ignored"] == len(files)
+    assert _pointer_exists(platform_account, conn)
