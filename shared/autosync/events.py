@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
@@ -372,10 +372,10 @@ def _count_transition(plan: _Plan, deltas: dict[str, int]) -> None:
 def adjust_asset_counts(
     connections: ConnectionRepository, org: str, connection_id: str, deltas: Mapping[str, int]
 ) -> None:
-    """Apply row-status deltas to the connection's ``assetCounts`` (guarded by its ETag), so
-    the Connection Manager shows what events changed without a recount."""
-    if not any(deltas.values()):
-        return
+    """After event writes to ``Assets``: apply the row-status deltas to the connection's
+    ``assetCounts`` (so the Connection Manager shows them without a recount) and bump its
+    ``assetsGeneration`` in the same ETag-guarded write, so the next sync does not trust the
+    manifest the last run left (rows changed outside a run; see ``bump_assets_generation``)."""
 
     def step() -> None:
         row = connections.find(org, connection_id)
@@ -384,7 +384,13 @@ def adjust_asset_counts(
         counts = row.asset_counts.to_json()
         for status in counts:
             counts[status] = max(0, counts[status] + deltas.get(status, 0))
-        connections.merge(row, {"assetCounts": json.dumps(counts)})
+        connections.merge(
+            row,
+            {
+                "assetCounts": json.dumps(counts),
+                "assetsGeneration": EntityProperty(row.assets_generation + 1, EdmType.INT64),
+            },
+        )
 
     until_unchanged(step)
 
@@ -496,6 +502,8 @@ async def handle_delivery(
     elif connection.active_run_id:
         return counts
     queued, keys = await asyncio.to_thread(repo.queued_events, cid)
+    if not wanted and not queued:
+        return counts  # nothing in scope: no row is touched
     deltas: dict[str, int] = {}
     applied = await reconcile_names(
         _merge_newest(queued, wanted),
