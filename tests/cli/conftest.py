@@ -13,24 +13,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from blobsync_cli.cli import cli
-from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, emulator_app_settings
-from devhost.testing import DevHostProcess
+from devhost.azurite import Azurite, EmulatorAccount, emulator_app_settings
 from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.service import KeyedService, keyed_service
 
 #: Wide enough that rich tables do not wrap the names and reasons the tests look for.
 COLUMNS = "220"
 
 
-@dataclass
-class Service:
-    host: DevHostProcess
-    function_key: str
-    admin_key: str
-    customer: EmulatorAccount
-
-    @property
-    def base_url(self) -> str:
-        return self.host.base_url
+Service = KeyedService
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +40,9 @@ def service(
         SYNC_PAGE_SIZE="40",
         SYNC_BATCH_SIZE="15",
     )
-    host = DevHostProcess(
-        PROJECT_ROOT, env=env, require_keys=True, workspace=tmp_path_factory.mktemp("cli-devhost")
-    )
-    host.start()
-    try:
-        keys = host.keys()
-        yield Service(host, keys.function_default, keys.master, customer_account)
-    finally:
-        host.stop()
-        log = host.log_text()
-        if "Traceback" in log:
-            print("---- dev host log (errors) ----\n" + log[-6000:])
+    workspace = tmp_path_factory.mktemp("cli-devhost")
+    with keyed_service(Service, env, customer_account, workspace) as started:
+        yield started
 
 
 Invoke = Callable[..., Result]

@@ -31,8 +31,8 @@ from playwright.sync_api import (
 
 import mediagen
 from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, emulator_app_settings
-from devhost.testing import DevHostProcess
 from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.service import KeyedService, keyed_service
 
 SCREENSHOTS = Path(__file__).with_name("screenshots")
 AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -62,15 +62,8 @@ def chromium_path() -> str:
 
 
 @dataclass
-class Service:
-    host: DevHostProcess
-    function_key: str
-    admin_key: str
-    customer: EmulatorAccount
-
-    @property
-    def base_url(self) -> str:
-        return self.host.base_url
+class Service(KeyedService):
+    """The console's app, with the console's address and the API calls its tests make."""
 
     @property
     def console_url(self) -> str:
@@ -129,16 +122,8 @@ def running_service(
         SYNC_BATCH_SIZE="4",
         SYNC_BATCHES_IN_FLIGHT="2",
     )
-    host = DevHostProcess(PROJECT_ROOT, env=env, require_keys=True, workspace=workspace)
-    host.start()
-    try:
-        keys = host.keys()
-        yield Service(host, keys.function_default, keys.master, customer_account)
-    finally:
-        host.stop()
-        log = host.log_text()
-        if "Traceback" in log:
-            print("---- dev host log (errors) ----\n" + log[-6000:])
+    with keyed_service(Service, env, customer_account, workspace) as started:
+        yield started
 
 
 def corpus(n: int, seed: int) -> list[tuple[str, bytes]]:
