@@ -8,9 +8,7 @@ import base64
 import json
 import os
 import secrets
-import ssl
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -18,7 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from devhost.azurite import Azurite, emulator_key, free_port
 from tests.identity_stack.pki import localhost_certificate, pem_key
+from tests.support.loopback import LoopbackServer, wait_for_https
 
 TENANT = "72f988bf-0000-4000-8000-000000000001"
 
@@ -171,26 +170,11 @@ def running_identity_storage(
     _IdentityHandler.header_secret = secrets.token_hex(16)
     _IdentityHandler.client_id = client_id
     _IdentityHandler.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _IdentityHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LoopbackServer(_IdentityHandler)
     try:
-        context = ssl.create_default_context(cafile=str(cert_file))
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(
-                    f"https://127.0.0.1:{ports['table']}/{account}/Tables",
-                    timeout=2,
-                    context=context,
-                )
-                break
-            except urllib.error.HTTPError:
-                break  # answered (401 without credentials): up
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((workspace / "azurite.log").read_text()[-3000:]) from None
-                time.sleep(0.2)
+        tables = f"https://127.0.0.1:{ports['table']}/{account}/Tables"  # 401 without credentials
+        if not wait_for_https(tables, cert_file, proc, 60, interval=0.2):
+            raise RuntimeError((workspace / "azurite.log").read_text()[-3000:])
         yield IdentityStorage(
             account=account,
             key=emulator_key(account),
@@ -198,14 +182,13 @@ def running_identity_storage(
             table_endpoint=f"https://127.0.0.1:{ports['table']}/{account}",
             queue_endpoint=f"https://127.0.0.1:{ports['queue']}/{account}",
             cert_file=cert_file,
-            identity_endpoint=f"http://127.0.0.1:{server.server_address[1]}/msi/token",
+            identity_endpoint=f"{server.url}/msi/token",
             identity_header=_IdentityHandler.header_secret,
             client_id=client_id,
             token_requests=_IdentityHandler.requests,
         )
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
         proc.terminate()
         try:
             proc.wait(timeout=15)

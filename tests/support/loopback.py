@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -47,3 +53,22 @@ class LoopbackServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+def wait_for_https(
+    url: str, ca_file: Path, process: subprocess.Popen[bytes], timeout: float, interval: float
+) -> bool:
+    """Poll ``url`` until it answers over HTTPS (any status counts: an error answer is an answer)
+    and return True; False once ``process`` (the server) has exited or ``timeout`` has passed."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2, context=context)
+            return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(interval)
