@@ -90,7 +90,7 @@ Reply = tuple[int, dict[str, str], bytes]
 
 
 @dataclass
-class StubApp:
+class StubApp(LoopbackServer):
     """A loopback HTTP server answering from ``routes`` (``"GET /api/..." -> reply or callable``)
     and recording every request's method, path and headers."""
 
@@ -114,14 +114,11 @@ class StubApp:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        self._server = LoopbackServer(Handler)
+        super().__init__(Handler)
 
     @property
     def base_url(self) -> str:
-        return self._server.url
-
-    def close(self) -> None:
-        self._server.close()
+        return self.url
 
 
 def json_reply(

@@ -267,7 +267,7 @@ def console(browser: Browser, service: Service) -> Iterator[Console]:
         yield tab
 
 
-class PermissionFaultProxy:
+class PermissionFaultProxy(LoopbackServer):
     """A loopback reverse proxy in front of Azurite's blob endpoint that, while ``refusing`` is
     set, answers requests on one container as Azure does while a role assignment has not
     propagated yet (403 ``AuthorizationPermissionMismatch``); everything else passes through
@@ -317,11 +317,8 @@ class PermissionFaultProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_OPTIONS = _serve
 
-        self._server = LoopbackServer(Handler)
+        super().__init__(Handler)
 
     @property
     def endpoint(self) -> str:
-        return self._server.url
-
-    def close(self) -> None:
-        self._server.close()
+        return self.url
