@@ -31,8 +31,10 @@ import functools
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import azure.functions as func
 
@@ -44,6 +46,20 @@ logger = logging.getLogger("devhost")
 THREAD_COUNT_SETTING = "PYTHON_THREADPOOL_THREAD_COUNT"
 PROCESS_COUNT_SETTING = "FUNCTIONS_WORKER_PROCESS_COUNT"
 MAX_PROCESS_COUNT = 10  # the host's limit for FUNCTIONS_WORKER_PROCESS_COUNT
+
+Op = Literal["invoke", "orchestrate"]
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One invocation as a runner receives it: ``payload`` is the function's kwargs (``invoke``)
+    or the orchestration context (``orchestrate``)."""
+
+    op: Op
+    entry: IndexedFunction
+    payload: dict[str, Any]
+    invocation: func.Context
+    function_timeout: dt.timedelta | None
 
 
 def default_thread_count() -> int:
@@ -105,14 +121,21 @@ class FunctionTimeoutError(Exception):
         self.timeout = timeout
 
 
-class FunctionRunner(Protocol):
-    """Where invocations run: one in-process :class:`Worker`, or worker processes."""
+class FunctionRunner(ABC):
+    """Where invocations run: one in-process :class:`Worker`, or worker processes.
+
+    :meth:`invoke` and :meth:`orchestrate` are the two kinds of invocation; each runner says how it
+    carries one out in :meth:`dispatch` (``op`` is ``"invoke"`` or ``"orchestrate"``).
+    """
 
     @property
+    @abstractmethod
     def threads(self) -> int: ...
 
+    @abstractmethod
     def start(self) -> None: ...
 
+    @abstractmethod
     def stop(self, cleanup: Coroutine[Any, Any, Any] | None = None) -> None: ...
 
     async def invoke(
@@ -124,6 +147,7 @@ class FunctionRunner(Protocol):
         function_timeout: dt.timedelta | None,
     ) -> Any:
         """Call a user function with ``kwargs`` (+ ``context`` if it wants one)."""
+        return await self.dispatch(Dispatch("invoke", entry, kwargs, invocation, function_timeout))
 
     async def orchestrate(
         self,
@@ -134,6 +158,14 @@ class FunctionRunner(Protocol):
         function_timeout: dt.timedelta | None,
     ) -> tuple[dict[str, Any] | None, str | None]:
         """Run one orchestrator episode: :func:`devhost.episode.call_orchestrator`."""
+        state, error = await self.dispatch(
+            Dispatch("orchestrate", entry, context, invocation, function_timeout)
+        )
+        return state, error
+
+    @abstractmethod
+    async def dispatch(self, call: Dispatch) -> Any:
+        """Carry out one invocation."""
 
 
 def log_timeout(
@@ -151,7 +183,7 @@ def log_timeout(
     )
 
 
-class Worker:
+class Worker(FunctionRunner):
     """One worker's event loop (on its own thread) and synchronous thread pool."""
 
     def __init__(self, threads: int, *, name: str = "worker") -> None:
@@ -203,42 +235,22 @@ class Worker:
         """Run ``coro`` on the worker's loop (from any thread)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    async def invoke(
-        self,
-        entry: IndexedFunction,
-        kwargs: dict[str, Any],
-        *,
-        invocation: func.Context,
-        function_timeout: dt.timedelta | None,
-    ) -> Any:
-        if entry.wants_context:
-            kwargs = {**kwargs, "context": invocation}
+    async def dispatch(self, call: Dispatch) -> Any:
+        entry, payload = call.entry, call.payload
+        if call.op == "orchestrate":
+            fn: Callable[..., Any] = call_orchestrator
+            kwargs, is_async = {"entry": entry, "context": payload}, False
+        else:
+            fn, is_async = entry.user_function, entry.is_async
+            kwargs = {**payload, "context": call.invocation} if entry.wants_context else payload
         return await self.call(
-            entry.user_function,
+            fn,
             kwargs,
-            is_async=entry.is_async,
+            is_async=is_async,
             function_name=entry.name,
-            invocation_id=invocation.invocation_id,
-            function_timeout=function_timeout,
+            invocation_id=call.invocation.invocation_id,
+            function_timeout=call.function_timeout,
         )
-
-    async def orchestrate(
-        self,
-        entry: IndexedFunction,
-        context: dict[str, Any],
-        *,
-        invocation: func.Context,
-        function_timeout: dt.timedelta | None,
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        result: tuple[dict[str, Any] | None, str | None] = await self.call(
-            call_orchestrator,
-            {"entry": entry, "context": context},
-            is_async=False,
-            function_name=entry.name,
-            invocation_id=invocation.invocation_id,
-            function_timeout=function_timeout,
-        )
-        return result
 
     async def call(
         self,

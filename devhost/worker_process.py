@@ -47,7 +47,7 @@ from devhost.invoke import (
 )
 from devhost.loader import FunctionIndex, FunctionKind, IndexedFunction, load_app
 from devhost.logs import configure_logging
-from devhost.worker import FunctionTimeoutError, Worker, log_timeout
+from devhost.worker import Dispatch, FunctionRunner, FunctionTimeoutError, Worker, log_timeout
 
 logger = logging.getLogger("devhost")
 
@@ -163,7 +163,7 @@ def worker_main(
 
 
 # --------------------------------------------------------------------------- host side
-class ProcessWorker:
+class ProcessWorker(FunctionRunner):
     """One worker process and the host's end of its pipe."""
 
     def __init__(
@@ -289,30 +289,11 @@ class ProcessWorker:
             logger.warning("Restart of language worker process(es) completed.")
 
     # -- invocations ----------------------------------------------------------------------
-    async def invoke(
-        self,
-        entry: IndexedFunction,
-        kwargs: dict[str, Any],
-        *,
-        invocation: func.Context,
-        function_timeout: dt.timedelta | None,
-    ) -> Any:
+    async def dispatch(self, call: Dispatch) -> Any:
+        payload = _portable(call.payload) if call.op == "invoke" else call.payload
         return await self._call(
-            "invoke", entry, _portable(kwargs), invocation.invocation_id, function_timeout
+            call.op, call.entry, payload, call.invocation.invocation_id, call.function_timeout
         )
-
-    async def orchestrate(
-        self,
-        entry: IndexedFunction,
-        context: dict[str, Any],
-        *,
-        invocation: func.Context,
-        function_timeout: dt.timedelta | None,
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        state, error = await self._call(
-            "orchestrate", entry, context, invocation.invocation_id, function_timeout
-        )
-        return state, error
 
     async def _call(
         self,
@@ -377,7 +358,7 @@ def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
         future.set_exception(exc)
 
 
-class WorkerGroup:
+class WorkerGroup(FunctionRunner):
     """Several worker processes; each invocation goes to the next one in turn."""
 
     def __init__(self, workers: list[ProcessWorker]) -> None:
@@ -401,26 +382,5 @@ class WorkerGroup:
     def _pick(self) -> ProcessWorker:
         return self.workers[next(self._next) % len(self.workers)]
 
-    async def invoke(
-        self,
-        entry: IndexedFunction,
-        kwargs: dict[str, Any],
-        *,
-        invocation: func.Context,
-        function_timeout: dt.timedelta | None,
-    ) -> Any:
-        return await self._pick().invoke(
-            entry, kwargs, invocation=invocation, function_timeout=function_timeout
-        )
-
-    async def orchestrate(
-        self,
-        entry: IndexedFunction,
-        context: dict[str, Any],
-        *,
-        invocation: func.Context,
-        function_timeout: dt.timedelta | None,
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        return await self._pick().orchestrate(
-            entry, context, invocation=invocation, function_timeout=function_timeout
-        )
+    async def dispatch(self, call: Dispatch) -> Any:
+        return await self._pick().dispatch(call)

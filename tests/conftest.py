@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import ContainerClient
 
 from devhost.azurite import DEV_ACCOUNT, Azurite, EmulatorAccount
 
@@ -48,3 +49,12 @@ def other_customer_account(azurite: Azurite) -> EmulatorAccount:
 def unique_name() -> str:
     """A short unique lowercase name usable as a container or table suffix."""
     return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def container(customer_account: EmulatorAccount, unique_name: str) -> Iterator[ContainerClient]:
+    """A fresh container in the customer's account, deleted afterwards."""
+    client = ContainerClient.from_connection_string(customer_account.connection_string, unique_name)
+    client.create_container()
+    yield client
+    client.delete_container()

@@ -15,6 +15,7 @@ from azure.storage.blob import BlobServiceClient
 from devhost.azurite import EmulatorAccount
 from shared import wiring
 from tests.api.client import ApiClient
+from tests.support.blobs import MakeContainer, container_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
@@ -74,25 +75,11 @@ def blob_service(customer_account: EmulatorAccount) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(customer_account.connection_string)
 
 
-MakeContainer = Callable[[dict[str, bytes]], str]
-
-
 @pytest.fixture
 def make_container(blob_service: BlobServiceClient) -> Iterator[MakeContainer]:
     """Create a uniquely named container in the customer account holding ``blobs``."""
-    created: list[str] = []
-
-    def make(blobs: dict[str, bytes]) -> str:
-        name = "c" + uuid.uuid4().hex[:16]
-        container = blob_service.create_container(name)
-        created.append(name)
-        for blob, data in blobs.items():
-            container.upload_blob(blob, data)
-        return name
-
-    yield make
-    for name in created:
-        blob_service.delete_container(name)
+    with container_factory(blob_service) as make:
+        yield make
 
 
 @pytest.fixture

@@ -30,26 +30,10 @@ from tests.api.faults import (
     list_blobs_in,
     read_blob_in,
 )
+from tests.support.ladder import ALL_PASS, JPEG, checks, run_test, verdicts
 
 NewConnection = Callable[..., dict[str, Any]]
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 600
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-
-
-def run_test(
-    client: ApiClient, org: str, connection_id: str
-) -> tuple[dict[str, Any], dict[str, str]]:
-    response = client.post(f"/api/orgs/{org}/connections/{connection_id}/test")
-    assert response.status == 200, response.json
-    return response.json, response.headers
-
-
-def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["check"]: c for c in report["checks"]}
-
-
-def verdicts(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["check"]: (c["status"], c["code"]) for c in report["checks"]}
 
 
 def inject(policy: FaultPolicy) -> None:
@@ -471,17 +455,7 @@ def test_azure_mode_discovers_the_tenant_and_passes(
     use_azure(transport)
     report, _ = run_test(client, paid_org, new_connection("media")["id"])
     assert report["mode"] == "azure"
-    got = verdicts(report)
-    assert got == {
-        "storage_account": ("pass", "storage_account_found"),
-        "identity": ("pass", "token_issued"),
-        "network_access": ("pass", "network_allowed"),
-        "list_blobs": ("pass", "blobs_listed"),
-        "role_scope": ("pass", "role_scope_ok"),
-        "read_blob": ("pass", "blob_readable"),
-        "least_privilege": ("pass", "condition_enforced"),
-        "cors": ("pass", "cors_ok"),
-    }
+    assert verdicts(report) == ALL_PASS
     assert report["outcome"] == "pass"
     # Tokens were requested in the tenant named by the storage challenge, and only the
     # account's own endpoint and Entra ID were ever called.

@@ -5,34 +5,23 @@ answers the real one cannot be made to give (a 500, a run that never ends)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from azure.storage.blob import ContainerClient
 from click.testing import CliRunner, Result
 
 from blobsync_cli.cli import cli
-from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, emulator_app_settings
-from devhost.testing import DevHostProcess
+from devhost.azurite import Azurite, EmulatorAccount, emulator_app_settings
+from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.service import KeyedService, keyed_service
 
 #: Wide enough that rich tables do not wrap the names and reasons the tests look for.
 COLUMNS = "220"
 
 
-@dataclass
-class Service:
-    host: DevHostProcess
-    function_key: str
-    admin_key: str
-    customer: EmulatorAccount
-
-    @property
-    def base_url(self) -> str:
-        return self.host.base_url
+Service = KeyedService
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +40,9 @@ def service(
         SYNC_PAGE_SIZE="40",
         SYNC_BATCH_SIZE="15",
     )
-    host = DevHostProcess(
-        PROJECT_ROOT, env=env, require_keys=True, workspace=tmp_path_factory.mktemp("cli-devhost")
-    )
-    host.start()
-    try:
-        keys = host.keys()
-        yield Service(host, keys.function_default, keys.master, customer_account)
-    finally:
-        host.stop()
-        log = host.log_text()
-        if "Traceback" in log:
-            print("---- dev host log (errors) ----\n" + log[-6000:])
+    workspace = tmp_path_factory.mktemp("cli-devhost")
+    with keyed_service(Service, env, customer_account, workspace) as started:
+        yield started
 
 
 Invoke = Callable[..., Result]
@@ -104,21 +84,13 @@ def blobsync_bare() -> Invoke:
     return invoke
 
 
-@pytest.fixture
-def container(customer_account: EmulatorAccount, unique_name: str) -> Iterator[ContainerClient]:
-    client = ContainerClient.from_connection_string(customer_account.connection_string, unique_name)
-    client.create_container()
-    yield client
-    client.delete_container()
-
-
 # -- a scripted stand-in function app ------------------------------------------------------------
 
 Reply = tuple[int, dict[str, str], bytes]
 
 
 @dataclass
-class StubApp:
+class StubApp(LoopbackServer):
     """A loopback HTTP server answering from ``routes`` (``"GET /api/..." -> reply or callable``)
     and recording every request's method, path and headers."""
 
@@ -128,7 +100,7 @@ class StubApp:
     def __post_init__(self) -> None:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
@@ -138,30 +110,15 @@ class StubApp:
                 status, headers, body = (
                     (404, {}, b"") if route is None else route() if callable(route) else route
                 )
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, list(headers.items()), body)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        return self.url
 
 
 def json_reply(

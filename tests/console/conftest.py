@@ -9,12 +9,10 @@ import http.client
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,8 @@ from playwright.sync_api import (
 
 import mediagen
 from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount, emulator_app_settings
-from devhost.testing import DevHostProcess
+from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.service import KeyedService, keyed_service
 
 SCREENSHOTS = Path(__file__).with_name("screenshots")
 AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -63,15 +62,8 @@ def chromium_path() -> str:
 
 
 @dataclass
-class Service:
-    host: DevHostProcess
-    function_key: str
-    admin_key: str
-    customer: EmulatorAccount
-
-    @property
-    def base_url(self) -> str:
-        return self.host.base_url
+class Service(KeyedService):
+    """The console's app, with the console's address and the API calls its tests make."""
 
     @property
     def console_url(self) -> str:
@@ -130,16 +122,8 @@ def running_service(
         SYNC_BATCH_SIZE="4",
         SYNC_BATCHES_IN_FLIGHT="2",
     )
-    host = DevHostProcess(PROJECT_ROOT, env=env, require_keys=True, workspace=workspace)
-    host.start()
-    try:
-        keys = host.keys()
-        yield Service(host, keys.function_default, keys.master, customer_account)
-    finally:
-        host.stop()
-        log = host.log_text()
-        if "Traceback" in log:
-            print("---- dev host log (errors) ----\n" + log[-6000:])
+    with keyed_service(Service, env, customer_account, workspace) as started:
+        yield started
 
 
 def corpus(n: int, seed: int) -> list[tuple[str, bytes]]:
@@ -153,14 +137,6 @@ def corpus(n: int, seed: int) -> list[tuple[str, bytes]]:
         ("planted/empty.jpg", b""),
     ]
     return files
-
-
-@pytest.fixture
-def container(customer_account: EmulatorAccount, unique_name: str) -> Iterator[ContainerClient]:
-    client = ContainerClient.from_connection_string(customer_account.connection_string, unique_name)
-    client.create_container()
-    yield client
-    client.delete_container()
 
 
 def upload(container: ContainerClient, files: list[tuple[str, bytes]]) -> None:
@@ -291,7 +267,7 @@ def console(browser: Browser, service: Service) -> Iterator[Console]:
         yield tab
 
 
-class PermissionFaultProxy:
+class PermissionFaultProxy(LoopbackServer):
     """A loopback reverse proxy in front of Azurite's blob endpoint that, while ``refusing`` is
     set, answers requests on one container as Azure does while a role assignment has not
     propagated yet (403 ``AuthorizationPermissionMismatch``); everything else passes through
@@ -302,7 +278,7 @@ class PermissionFaultProxy:
         self.refused = 0
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
@@ -316,7 +292,7 @@ class PermissionFaultProxy:
                         '<?xml version="1.0" encoding="utf-8"?><Error><Code>'
                         f"{code}</Code><Message>injected</Message></Error>"
                     ).encode()
-                    self._reply(
+                    self.reply(
                         403,
                         [("x-ms-error-code", code), ("Content-Type", "application/xml")],
                         payload,
@@ -331,7 +307,7 @@ class PermissionFaultProxy:
                 data = answer.read()
                 skip = ("transfer-encoding", "connection", "content-length")
                 length = answer.getheader("Content-Length") if self.command == "HEAD" else None
-                self._reply(
+                self.reply(
                     answer.status,
                     [(k, v) for k, v in answer.getheaders() if k.lower() not in skip],
                     data,
@@ -339,35 +315,10 @@ class PermissionFaultProxy:
                 )
                 upstream.close()
 
-            def _reply(
-                self,
-                status: int,
-                headers: list[tuple[str, str]],
-                data: bytes,
-                length: str | None = None,
-            ) -> None:
-                self.send_response(status)
-                for key, value in headers:
-                    self.send_header(key, value)
-                self.send_header("Content-Length", length or str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_OPTIONS = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        return self.url

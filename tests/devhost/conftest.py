@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +38,16 @@ def host_env(account: EmulatorAccount, hub: str) -> dict[str, str]:
     return {"AzureWebJobsStorage": account.connection_string, "DEVHOST_TEST_HUB": hub}
 
 
+@contextmanager
+def started(host: DevHostProcess) -> Iterator[DevHostProcess]:
+    """``host`` started; on the way out closed (stopped, its temporary workspace removed)."""
+    host.start()
+    try:
+        yield host
+    finally:
+        host.close()
+
+
 @pytest.fixture(scope="module")
 def hub_name() -> str:
     return new_hub_name()
@@ -45,12 +56,8 @@ def hub_name() -> str:
 @pytest.fixture(scope="module")
 def devhost(platform_account: EmulatorAccount, hub_name: str) -> Iterator[DevHostProcess]:
     """The scenario app on a dev host of its own, with this module's task hub."""
-    host = DevHostProcess(APP_DIR, env=host_env(platform_account, hub_name))
-    host.start()
-    try:
+    with started(DevHostProcess(APP_DIR, env=host_env(platform_account, hub_name))) as host:
         yield host
-    finally:
-        host.close()
 
 
 def run_client(binding: str, scenario: Callable[[DurableOrchestrationClient], Awaitable[T]]) -> T:

@@ -14,21 +14,17 @@ from azure.durable_functions.models.DurableOrchestrationStatus import (
 from devhost.azurite import EmulatorAccount
 from devhost.testing import DevHostProcess
 
-from .conftest import APP_DIR, host_env, new_hub_name, run_client, wait_for
+from .conftest import APP_DIR, host_env, new_hub_name, run_client, started, wait_for
 
 pytestmark = pytest.mark.slow  # starts dev host subprocesses
 
 
 @pytest.fixture(scope="module")
 def secured(platform_account: EmulatorAccount) -> Iterator[DevHostProcess]:
-    host = DevHostProcess(
-        APP_DIR, env=host_env(platform_account, new_hub_name()), require_keys=True
-    )
-    host.start()
-    try:
+    with started(
+        DevHostProcess(APP_DIR, env=host_env(platform_account, new_hub_name()), require_keys=True)
+    ) as host:
         yield host
-    finally:
-        host.close()
 
 
 def test_function_level_route_needs_a_function_key(secured: DevHostProcess) -> None:

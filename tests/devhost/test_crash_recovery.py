@@ -23,7 +23,7 @@ from azure.durable_functions.models.DurableOrchestrationStatus import (
 from devhost.azurite import EmulatorAccount
 from devhost.testing import DevHostProcess
 
-from .conftest import APP_DIR, host_env, new_hub_name, run_client, wait_for
+from .conftest import APP_DIR, host_env, new_hub_name, run_client, started, wait_for
 
 pytestmark = pytest.mark.slow  # starts dev host subprocesses
 STEPS = 10
@@ -31,12 +31,10 @@ STEPS = 10
 
 @pytest.fixture
 def host(platform_account: EmulatorAccount) -> Iterator[DevHostProcess]:
-    process = DevHostProcess(APP_DIR, env=host_env(platform_account, new_hub_name()))
-    process.start()
-    try:
+    with started(
+        DevHostProcess(APP_DIR, env=host_env(platform_account, new_hub_name()))
+    ) as process:
         yield process
-    finally:
-        process.close()
 
 
 def test_kill_mid_orchestration_and_restart_completes_exactly_once(

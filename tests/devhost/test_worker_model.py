@@ -22,7 +22,7 @@ import pytest
 
 from devhost.azurite import EmulatorAccount
 from devhost.testing import DevHostProcess
-from tests.devhost.conftest import host_env, new_hub_name
+from tests.devhost.conftest import host_env, new_hub_name, started
 
 APP_DIR = Path(__file__).parent / "app" / "limits"
 THREADS = 2
@@ -35,14 +35,12 @@ def host(platform_account: EmulatorAccount) -> Iterator[DevHostProcess]:
         **host_env(platform_account, new_hub_name()),
         "PYTHON_THREADPOOL_THREAD_COUNT": str(THREADS),
     }
-    process = DevHostProcess(
-        APP_DIR, env=env, extra_args=("--http-response-limit", str(RESPONSE_LIMIT_S))
-    )
-    process.start()
-    try:
+    with started(
+        DevHostProcess(
+            APP_DIR, env=env, extra_args=("--http-response-limit", str(RESPONSE_LIMIT_S))
+        )
+    ) as process:
         yield process
-    finally:
-        process.close()
 
 
 def get(host: DevHostProcess, path: str, timeout: float = 30.0) -> tuple[int, str, float]:
@@ -81,9 +79,7 @@ def test_sync_functions_of_every_kind_share_one_pool(host: DevHostProcess) -> No
         status, body, async_wait = get(host, "/api/async-ping")
         assert status == 200 and async_wait < 0.8, (async_wait, body)
         # an orchestrator episode is a sync invocation too: the instance stays Pending
-        status, body, _ = post(host, "/runtime/webhooks/durabletask/orchestrators/quick_steps")
-        assert status == 202, body
-        instance_url = json.loads(body)["statusQueryGetUri"]
+        instance_url = start_orchestration(host, "quick_steps")
         assert instance_status(instance_url) == "Pending"
         blocked = [b.result() for b in blockers]
         _, ping_body, ping_wait = waiting_ping.result()
@@ -132,11 +128,8 @@ def test_an_activity_past_function_timeout_fails_with_the_hosts_message(
     host: DevHostProcess,
 ) -> None:
     wait_idle(host)
-    status, body, _ = post(
-        host, "/runtime/webhooks/durabletask/orchestrators/times_out", json.dumps("6")
-    )  # the SDK's encoding: a JSON string holding df_dumps(6)
-    assert status == 202, body
-    url = json.loads(body)["statusQueryGetUri"]
+    # the SDK's encoding: a JSON string holding df_dumps(6)
+    url = start_orchestration(host, "times_out", json.dumps("6"))
     began = time.monotonic()
     time.sleep(1.0)
     # while the activity runs, showHistory lists its TaskScheduled row (as the extension does)
@@ -162,11 +155,7 @@ def test_an_orchestrator_episode_past_function_timeout_is_aborted_and_run_again(
     host: DevHostProcess,
 ) -> None:
     wait_idle(host)
-    status, body, _ = post(
-        host, "/runtime/webhooks/durabletask/orchestrators/slow_start", json.dumps("5")
-    )
-    assert status == 202, body
-    url = json.loads(body)["statusQueryGetUri"]
+    url = start_orchestration(host, "slow_start", json.dumps("5"))
     deadline = time.monotonic() + 30
     while (state := instance_payload(url))["runtimeStatus"] != "Completed":
         assert time.monotonic() < deadline, state
@@ -199,6 +188,13 @@ def post(host: DevHostProcess, path: str, body: str = "") -> tuple[int, str, flo
             return response.status, response.read().decode(), time.monotonic() - began
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode(), time.monotonic() - began
+
+
+def start_orchestration(host: DevHostProcess, name: str, body: str = "") -> str:
+    """Start orchestrator ``name`` through the extension's webhook; its ``statusQueryGetUri``."""
+    status, text, _ = post(host, f"/runtime/webhooks/durabletask/orchestrators/{name}", body)
+    assert status == 202, text
+    return str(json.loads(text)["statusQueryGetUri"])
 
 
 def instance_payload(url: str) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import pytest
 
 from devhost.azurite import EmulatorAccount
 from devhost.testing import DevHostProcess
-from tests.devhost.conftest import host_env, new_hub_name
-from tests.devhost.test_worker_model import get, instance_payload, post
+from tests.devhost.conftest import host_env, new_hub_name, started
+from tests.devhost.test_worker_model import get, instance_payload, start_orchestration
 
 APP_DIR = Path(__file__).parent / "app" / "limits"
 
@@ -32,12 +32,8 @@ def host(platform_account: EmulatorAccount) -> Iterator[DevHostProcess]:
         "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
         "PYTHON_THREADPOOL_THREAD_COUNT": "4",
     }
-    process = DevHostProcess(APP_DIR, env=env)
-    process.start()
-    try:
+    with started(DevHostProcess(APP_DIR, env=env)) as process:
         yield process
-    finally:
-        process.close()
 
 
 def worker_pid(host: DevHostProcess) -> int:
@@ -47,11 +43,7 @@ def worker_pid(host: DevHostProcess) -> int:
 
 
 def run(host: DevHostProcess, name: str, value: Any) -> dict[str, Any]:
-    status, body, _ = post(
-        host, f"/runtime/webhooks/durabletask/orchestrators/{name}", json.dumps(json.dumps(value))
-    )
-    assert status == 202, body
-    url = json.loads(body)["statusQueryGetUri"]
+    url = start_orchestration(host, name, json.dumps(json.dumps(value)))
     deadline = time.monotonic() + 60
     while (state := instance_payload(url))["runtimeStatus"] not in ("Completed", "Failed"):
         assert time.monotonic() < deadline, state

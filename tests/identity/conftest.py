@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -13,6 +12,7 @@ from shared import wiring
 from tests.api.conftest import api_env, client, new_connection, org_id, paid_org
 from tests.conftest import CUSTOMER_ACCOUNT, OTHER_CUSTOMER_ACCOUNT
 from tests.identity_stack.stack import IdentityStack, running_stack
+from tests.support.blobs import MakeContainer, container_factory
 
 __all__ = [
     "api_env",
@@ -65,22 +65,11 @@ def customer_blobs(stack: IdentityStack) -> BlobServiceClient:
     )
 
 
-Seed = Callable[[dict[str, bytes]], str]
+Seed = MakeContainer
 
 
 @pytest.fixture
 def seed(customer_blobs: BlobServiceClient) -> Iterator[Seed]:
     """Create a uniquely named container in the customer's account holding ``blobs``."""
-    created: list[str] = []
-
-    def make(blobs: dict[str, bytes]) -> str:
-        name = "c" + uuid.uuid4().hex[:16]
-        container = customer_blobs.create_container(name)
-        created.append(name)
-        for blob, data in blobs.items():
-            container.upload_blob(blob, data)
-        return name
-
-    yield make
-    for name in created:
-        customer_blobs.delete_container(name)
+    with container_factory(customer_blobs) as make:
+        yield make

@@ -19,8 +19,8 @@ from tests.api.conftest import APP_NAME, ORIGIN
 from tests.conftest import CUSTOMER_ACCOUNT, OTHER_CUSTOMER_ACCOUNT
 from tests.identity.conftest import Seed
 from tests.identity_stack.stack import IdentityStack
+from tests.support.ladder import ALL_PASS, JPEG, checks, run_test, verdicts
 
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 600
 ORDER = [
     "storage_account", "identity", "network_access", "list_blobs",
     "role_scope", "read_blob", "least_privilege", "cors",
@@ -43,23 +43,13 @@ def test_connection(client: ApiClient, org: str, container: str) -> dict[str, An
         assert created.status == 201, created.json
         _CONNECTIONS[(org, container)] = created.json["connection"]["id"]
     connection_id = _CONNECTIONS[(org, container)]
-    response = client.post(f"/api/orgs/{org}/connections/{connection_id}/test")
-    assert response.status == 200, response.json
-    report: dict[str, Any] = response.json
+    report, _ = run_test(client, org, connection_id)
     assert [c["check"] for c in report["checks"]] == ORDER
     assert report["mode"] == "azure"
     return report
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]
-
-
-def by_check(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["check"]: c for c in report["checks"]}
-
-
-def verdicts(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["check"]: (c["status"], c["code"]) for c in report["checks"]}
 
 
 def customer(stack: IdentityStack, *, register: bool = True) -> str:
@@ -73,18 +63,6 @@ def customer(stack: IdentityStack, *, register: bool = True) -> str:
     return tenant
 
 
-ALL_PASS = {
-    "storage_account": ("pass", "storage_account_found"),
-    "identity": ("pass", "token_issued"),
-    "network_access": ("pass", "network_allowed"),
-    "list_blobs": ("pass", "blobs_listed"),
-    "role_scope": ("pass", "role_scope_ok"),
-    "read_blob": ("pass", "blob_readable"),
-    "least_privilege": ("pass", "condition_enforced"),
-    "cors": ("pass", "cors_ok"),
-}
-
-
 def test_all_correct(client: ApiClient, paid_org: str, stack: IdentityStack, seed: Seed) -> None:
     tenant = customer(stack)
     container = seed({"cats/a.jpg": JPEG})
@@ -93,7 +71,7 @@ def test_all_correct(client: ApiClient, paid_org: str, stack: IdentityStack, see
     report = test_connection(client, paid_org, container)
     assert verdicts(report) == ALL_PASS
     assert report["outcome"] == "pass"
-    assert by_check(report)["identity"]["details"]["tenantId"] == tenant
+    assert checks(report)["identity"]["details"]["tenantId"] == tenant
     # Tokens were requested in the tenant the account's challenge named, by the platform app.
     assert {(t[1], t[2]) for t in stack.token_requests()} == {(tenant, stack.app_id)}
     assert stack.secret not in json.dumps(report)
@@ -108,14 +86,14 @@ def test_app_not_registered_then_registered(
     tenant = customer(stack, register=False)
     container = seed({"a.jpg": JPEG})
     report = test_connection(client, paid_org, container)
-    identity = by_check(report)["identity"]
+    identity = checks(report)["identity"]
     assert (identity["status"], identity["code"]) == ("fail", "app_not_registered")
     assert "AADSTS7000229" in identity["message"] and tenant in identity["message"]
     assert f"az ad sp create --id {stack.app_id}" in identity["fix"]
     assert f"adminconsent?client_id={stack.app_id}" in identity["fix"]
     assert identity["retryable"] is False and report["retryable"] is False
     for later in ("network_access", "list_blobs", "role_scope", "read_blob", "least_privilege"):
-        assert by_check(report)[later]["dependsOn"] == "identity"
+        assert checks(report)[later]["dependsOn"] == "identity"
     # The customer follows the fix and tests again right away: MSAL would replay the cached
     # refusal for 60 s from the same credential, the app starts a fresh one.
     stack.register_app(tenant)
@@ -131,7 +109,7 @@ def test_service_principal_disabled(
     tenant = customer(stack, register=False)
     stack.register_app(tenant, enabled=False)
     report = test_connection(client, paid_org, seed({"a.jpg": JPEG}))
-    identity = by_check(report)["identity"]
+    identity = checks(report)["identity"]
     assert (identity["status"], identity["code"]) == ("fail", "app_disabled")
     assert "AADSTS7000112" in identity["message"]
     assert "disabled" in identity["message"]
@@ -146,7 +124,7 @@ def test_conditional_access_blocks_the_app(
     tenant = customer(stack)
     stack.fail_tokens(tenant, 53003, "Access has been blocked by Conditional Access policies.")
     report = test_connection(client, paid_org, seed({"a.jpg": JPEG}))
-    identity = by_check(report)["identity"]
+    identity = checks(report)["identity"]
     assert (identity["status"], identity["code"]) == ("fail", "conditional_access_blocked")
     assert "Conditional Access" in identity["fix"] and APP_NAME in identity["fix"]
     assert report["retryable"] is False
@@ -157,7 +135,7 @@ def test_an_unlisted_aadsts_code_names_the_code_and_is_not_retryable(
 ) -> None:
     tenant = customer(stack)
     stack.fail_tokens(tenant, 50097, "Device authentication is required.")
-    identity = by_check(test_connection(client, paid_org, seed({"a.jpg": JPEG})))["identity"]
+    identity = checks(test_connection(client, paid_org, seed({"a.jpg": JPEG})))["identity"]
     assert (identity["code"], identity["retryable"]) == ("token_refused", False)
     assert "AADSTS50097" in identity["message"]
     assert "error?code=50097" in identity["fix"]
@@ -169,7 +147,7 @@ def test_no_role_is_retryable_only_while_it_could_be_propagating(
     customer(stack)
     container = seed({"a.jpg": JPEG})
     report = test_connection(client, paid_org, container)
-    listing = by_check(report)["list_blobs"]
+    listing = checks(report)["list_blobs"]
     assert (listing["status"], listing["code"]) == ("fail", "role_missing_or_propagating")
     assert listing["retryable"] is True and 15 <= listing["retryAfterSeconds"] <= 60
     assert "Storage Blob Data Reader" in listing["fix"]
@@ -188,7 +166,7 @@ def test_no_role_is_retryable_only_while_it_could_be_propagating(
         previous=report,
         now=utcnow() + timedelta(minutes=6),
     )
-    listing = by_check(dict(later))["list_blobs"]
+    listing = checks(dict(later))["list_blobs"]
     assert listing["code"] == "role_missing_or_propagating"
     assert listing["retryable"] is False and "more than five minutes" in listing["message"]
 
@@ -222,7 +200,7 @@ def test_role_on_the_container_without_condition(
     assert got["list_blobs"] == ("pass", "blobs_listed")
     assert got["read_blob"] == ("pass", "blob_readable")
     assert got["role_scope"] == ("pass", "role_on_container")
-    assert f"on the container '{container}' itself" in by_check(report)["role_scope"]["message"]
+    assert f"on the container '{container}' itself" in checks(report)["role_scope"]["message"]
     assert got["least_privilege"] == ("pass", "scope_is_container")
     assert report["outcome"] == "pass"
 
@@ -234,11 +212,11 @@ def test_condition_naming_another_container(
     container = seed({"a.jpg": JPEG})
     stack.assign_reader(CUSTOMER_ACCOUNT, condition="media-2023")
     report = test_connection(client, paid_org, container)
-    scope = by_check(report)["role_scope"]
+    scope = checks(report)["role_scope"]
     assert (scope["status"], scope["code"]) == ("fail", "condition_wrong_container")
     assert "condition names another container" in scope["message"]
     assert f"StringEquals '{container}'" in scope["fix"]
-    listing = by_check(report)["list_blobs"]
+    listing = checks(report)["list_blobs"]
     assert (listing["status"], listing["code"]) == ("fail", "listing_denied_by_condition")
     assert listing["retryable"] is True  # a condition edited a minute ago may still propagate
 
@@ -251,7 +229,7 @@ def test_no_condition_warns_about_least_privilege(
     other = seed({"private.jpg": JPEG})
     stack.assign_reader(CUSTOMER_ACCOUNT)
     report = test_connection(client, paid_org, container)
-    least = by_check(report)["least_privilege"]
+    least = checks(report)["least_privilege"]
     assert (least["status"], least["code"]) == ("warn", "condition_missing")
     assert least["details"]["otherContainer"] == other
     assert "--condition" in least["fix"] and f"limiting it to '{container}'" in least["message"]
@@ -266,12 +244,12 @@ def test_network_rules_block_the_platform(
     stack.assign_reader(CUSTOMER_ACCOUNT, condition=container)
     stack.block_network(CUSTOMER_ACCOUNT)
     report = test_connection(client, paid_org, container)
-    network = by_check(report)["network_access"]
+    network = checks(report)["network_access"]
     assert (network["status"], network["code"]) == ("fail", "firewall_blocked")
     assert "AuthorizationFailure" in network["message"]
     assert "Enabled from all networks" in network["fix"]
     assert "outbound IP" not in network["fix"]
-    assert by_check(report)["identity"]["dependsOn"] == "network_access"
+    assert checks(report)["identity"]["dependsOn"] == "network_access"
     assert report["retryable"] is False
 
 
@@ -281,7 +259,7 @@ def test_cors_missing(client: ApiClient, paid_org: str, stack: IdentityStack, se
     container = seed({"v/clip.mp4": b"\x00" * 64})
     stack.assign_reader(CUSTOMER_ACCOUNT, condition=container)
     report = test_connection(client, paid_org, container)
-    cors = by_check(report)["cors"]
+    cors = checks(report)["cors"]
     assert (cors["status"], cors["code"]) == ("warn", "cors_missing")
     assert "Video previews will not play" in cors["message"]
     assert "az storage account blob-service-properties cors-rule add" in cors["fix"]
@@ -301,7 +279,7 @@ def test_storage_account_that_does_not_exist(
     report = client.post(
         f"/api/orgs/{paid_org}/connections/{created.json['connection']['id']}/test"
     ).json
-    account = by_check(report)["storage_account"]
+    account = checks(report)["storage_account"]
     assert (account["status"], account["code"]) == ("fail", "storage_account_not_found")
     assert "Check the storage account name" in account["fix"]
     assert all(c["dependsOn"] == "storage_account" for c in report["checks"][1:])
@@ -314,7 +292,7 @@ def test_a_tenant_entra_id_does_not_know(
     """The account's challenge names a tenant that no longer exists (AADSTS90002 from the
     tenant's discovery document)."""
     stack.add_account(CUSTOMER_ACCOUNT, "3c5f8a1e-0000-4000-8000-00000000dead")
-    identity = by_check(test_connection(client, paid_org, seed({"a.jpg": JPEG})))["identity"]
+    identity = checks(test_connection(client, paid_org, seed({"a.jpg": JPEG})))["identity"]
     assert identity["status"] == "fail"
     assert identity["code"] == "tenant_not_found", identity
     assert identity["retryable"] is False
@@ -331,6 +309,6 @@ def test_entra_id_unreachable_is_retryable(
     azure_env.setenv("PLATFORM_APP_AUTHORITY_HOST", f"https://127.0.0.1:{free_port()}")
     wiring.reset()
     report = test_connection(client, paid_org, seed({"a.jpg": JPEG}))
-    identity = by_check(report)["identity"]
+    identity = checks(report)["identity"]
     assert (identity["code"], identity["retryable"]) == ("token_failed", True)
     assert report["retryable"] is True and report["retryAfterSeconds"] == 30

@@ -18,11 +18,35 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+def pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
+    )
+
+
+def localhost_certificate(
+    public_key: ec.EllipticCurvePublicKey, *, issuer: x509.Name | None = None
+) -> x509.CertificateBuilder:
+    """A certificate for 127.0.0.1 / localhost, valid from five minutes ago for a day, to be signed
+    by ``issuer`` (a CA: not one itself) or, without one, self-signed (then its own CA)."""
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(issuer or _name("127.0.0.1"))
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
     )
 
 
@@ -73,20 +97,7 @@ def make_pki(directory: Path) -> Pki:
     )
     server_key = ec.generate_private_key(ec.SECP256R1())
     server = (
-        x509.CertificateBuilder()
-        .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        localhost_certificate(server_key.public_key(), issuer=ca.subject)
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
@@ -101,7 +112,7 @@ def make_pki(directory: Path) -> Pki:
     key_file = directory / "server.key"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(_pem_key(server_key))
+    key_file.write_bytes(pem_key(server_key))
     signing = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return Pki(ca_file, cert_file, key_file, signing)
 
@@ -117,7 +128,7 @@ class ClientCertificate:
     @property
     def pem(self) -> bytes:
         """Private key and certificate in one PEM (what azure-identity reads)."""
-        return _pem_key(self.key) + self.certificate.public_bytes(serialization.Encoding.PEM)
+        return pem_key(self.key) + self.certificate.public_bytes(serialization.Encoding.PEM)
 
     def pfx(self, password: str | None) -> bytes:
         encryption: serialization.KeySerializationEncryption = (

@@ -9,7 +9,6 @@ import ssl
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from tests.identity_stack.model import (
 )
 from tests.identity_stack.pki import ClientCertificate, Pki, make_pki
 from tests.identity_stack.servers import Directory, Front, entra_app, managed_identity_app
+from tests.support.loopback import wait_for_https
 
 __all__ = ["IdentityStack", "running_stack"]
 
@@ -61,23 +61,10 @@ class _TlsAzurite:
                 args, cwd=self.workspace, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
-        context = ssl.create_default_context(cafile=str(self.pki.ca_file))
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(
-                    f"https://127.0.0.1:{self.port}/{self.accounts[0]}?comp=list",
-                    timeout=2,
-                    context=context,
-                )
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                if self._proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError("the HTTPS Azurite did not start") from None
-                time.sleep(0.1)
+        url = f"https://127.0.0.1:{self.port}/{self.accounts[0]}?comp=list"
+        if not wait_for_https(url, self.pki.ca_file, self._proc, timeout, interval=0.1):
+            self.stop()
+            raise RuntimeError("the HTTPS Azurite did not start")
 
     @property
     def endpoint(self) -> str:

@@ -5,14 +5,10 @@ App Service protocol (``IDENTITY_ENDPOINT`` + ``IDENTITY_HEADER``) that issues s
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import json
 import os
 import secrets
-import ssl
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -20,16 +16,16 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from devhost.azurite import Azurite, emulator_key, free_port
+from tests.identity_stack.pki import localhost_certificate, pem_key
+from tests.support.loopback import LoopbackServer, wait_for_https
 
 TENANT = "72f988bf-0000-4000-8000-000000000001"
 
@@ -37,34 +33,10 @@ TENANT = "72f988bf-0000-4000-8000-000000000001"
 def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    cert = localhost_certificate(key.public_key()).sign(key, hashes.SHA256())
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_file.write_bytes(pem_key(key))
     return cert_file, key_file
 
 
@@ -198,26 +170,11 @@ def running_identity_storage(
     _IdentityHandler.header_secret = secrets.token_hex(16)
     _IdentityHandler.client_id = client_id
     _IdentityHandler.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _IdentityHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LoopbackServer(_IdentityHandler)
     try:
-        context = ssl.create_default_context(cafile=str(cert_file))
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(
-                    f"https://127.0.0.1:{ports['table']}/{account}/Tables",
-                    timeout=2,
-                    context=context,
-                )
-                break
-            except urllib.error.HTTPError:
-                break  # answered (401 without credentials): up
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((workspace / "azurite.log").read_text()[-3000:]) from None
-                time.sleep(0.2)
+        tables = f"https://127.0.0.1:{ports['table']}/{account}/Tables"  # 401 without credentials
+        if not wait_for_https(tables, cert_file, proc, 60, interval=0.2):
+            raise RuntimeError((workspace / "azurite.log").read_text()[-3000:])
         yield IdentityStorage(
             account=account,
             key=emulator_key(account),
@@ -225,14 +182,13 @@ def running_identity_storage(
             table_endpoint=f"https://127.0.0.1:{ports['table']}/{account}",
             queue_endpoint=f"https://127.0.0.1:{ports['queue']}/{account}",
             cert_file=cert_file,
-            identity_endpoint=f"http://127.0.0.1:{server.server_address[1]}/msi/token",
+            identity_endpoint=f"{server.url}/msi/token",
             identity_header=_IdentityHandler.header_secret,
             client_id=client_id,
             token_requests=_IdentityHandler.requests,
         )
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
         proc.terminate()
         try:
             proc.wait(timeout=15)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from azure.storage.blob import ContainerClient
 
 from devhost.azurite import Azurite, EmulatorAccount
 from devhost.testing import DevHostProcess
@@ -43,11 +42,3 @@ def api(service: tuple[DevHostProcess, Api, CountingProxy]) -> Api:
 @pytest.fixture
 def proxy(service: tuple[DevHostProcess, Api, CountingProxy]) -> CountingProxy:
     return service[2]
-
-
-@pytest.fixture
-def container(customer_account: EmulatorAccount, unique_name: str) -> Iterator[ContainerClient]:
-    client = ContainerClient.from_connection_string(customer_account.connection_string, unique_name)
-    client.create_container()
-    yield client
-    client.delete_container()
