@@ -80,6 +80,7 @@ def connections_delete(req: func.HttpRequest) -> func.HttpResponse:
         runs=wiring().runs_table,
     )
     wiring().autosync.delete(org, connection)
+    wiring().staging.prune_manifests(connection)  # the change-detection manifest goes too
     return func.HttpResponse(status_code=204)
 
 

@@ -106,6 +106,16 @@ def test_manifest_resync_finds_what_a_table_scan_finds(
         assert view["counts"]["added"] == view["counts"]["removed"] == 0
         assert rows_by_name(api, org, conn) == manifest_rows
 
+    # Deleting a connection removes its manifest with its rows (customer blob names).
+    assert _pointer_exists(platform_account, by_manifest)
+    assert (
+        api.http.request("DELETE", f"/api/orgs/{org}/connections/{by_manifest}").status_code == 204
+    )
+    staging = ContainerClient.from_connection_string(
+        platform_account.connection_string, "sync-staging"
+    )
+    assert list(staging.list_blob_names(name_starts_with=f"manifests/{by_manifest}/")) == []
+
 
 def test_rows_changed_outside_a_run_are_seen_once_the_generation_is_bumped(
     api: Api,
