@@ -154,7 +154,7 @@ class FaultProxy:
             transport = request.transport
             if transport is not None:
                 transport.abort()
-            raise ConnectionResetError("injected reset")
+            return web.Response()  # written to a closed socket: nothing reaches the client
         if fault == "stall":
             await asyncio.sleep(self.plan.stall_seconds)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
