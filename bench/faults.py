@@ -83,7 +83,7 @@ class FaultProxy:
                 self._rng = random.Random(seed)
             self.counts.clear()
 
-    def _draw(self) -> str:
+    def _draw(self, kind: str) -> str:
         with self._lock:
             self.counts["requests"] += 1
             if not self.enabled:
@@ -100,6 +100,8 @@ class FaultProxy:
                 else "none"
             )
             self.counts[fault] += 1
+            if fault != "none":
+                self.counts[f"{fault} ({kind})"] += 1
             return fault
 
     def start(self) -> None:
@@ -139,7 +141,7 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        fault = self._draw()
+        fault = self._draw("list" if request.query.get("comp") == "list" else request.method)
         if fault == "busy":
             return web.Response(
                 status=503,
