@@ -66,6 +66,7 @@ class FaultProxy:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._forced: list[str] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -83,9 +84,19 @@ class FaultProxy:
                 self._rng = random.Random(seed)
             self.counts.clear()
 
+    def force(self, *faults: str) -> None:
+        """The next requests get these faults ("busy", "reset", "stall", "none"), in order,
+        before the random draws go on (whether or not faults are enabled)."""
+        with self._lock:
+            self._forced.extend(faults)
+
     def _draw(self, kind: str) -> str:
         with self._lock:
             self.counts["requests"] += 1
+            if self._forced:
+                fault = self._forced.pop(0)
+                self.counts[fault] += 1
+                return fault
             if not self.enabled:
                 return "none"
             x = self._rng.random()
