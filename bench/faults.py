@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -139,11 +140,12 @@ class FaultProxy:
             app.router.add_route("*", "/{tail:.*}", self._handle)
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+            site = web.SockSite(runner, sock)
             await site.start()
-            server = site._server
-            assert server is not None and server.sockets  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             self._ready.set()
             try:
                 await self._stopped.wait()
