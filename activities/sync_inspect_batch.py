@@ -9,6 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import names, telemetry
+from shared.customer_storage import RetryProfile
 from shared.errors import DomainError
 from shared.store import month_of
 from shared.sync import steps
@@ -31,7 +32,9 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
         return rt.usage.charge(org_id, month, key=key, costs=costs, limit=org.monthly_quota)
 
     async with (
-        rt.storage.async_container_client(connection.account, connection.container) as cc,
+        rt.storage.async_container_client(
+            connection.account, connection.container, profile=RetryProfile.READS
+        ) as cc,
         rt.assets_async() as assets,
     ):
         return await steps.inspect_batch(

@@ -22,6 +22,7 @@ from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 import mediagen
 from bench import baselines
 from bench.corpus import blob_plan, build_pool
+from bench.faults import FaultPlan, FaultProxy
 from blobsync_cli.client import TERMINAL_STATUSES, BlobSyncClient
 from devhost.azurite import DEV_ACCOUNT, PROJECT_ROOT, Azurite, emulator_app_settings
 from devhost.testing import DevHostProcess
@@ -209,6 +210,107 @@ def run(
             shutil.rmtree(workspace, ignore_errors=True)
 
 
+def _rows(client: BlobSyncClient, org: str, conn: str) -> dict[str, dict[str, Any]]:
+    """Each asset's verdict by blob name, without what differs by run (ids, times)."""
+    volatile = ("id", "runId", "connectionId", "syncedAt", "updatedAt", "createdAt", "checkedAt")
+    return {
+        str(a["name"]): {k: v for k, v in a.items() if k not in volatile and not k.endswith("At")}
+        for a in client.iter_assets(org, conn)
+    }
+
+
+def run_faults(assets: int, *, light: bool, seed: int, keep: bool = False) -> dict[str, Any]:
+    """The first sync of one container through the fault proxy, faults off then on (one host)."""
+    workspace = Path(tempfile.mkdtemp(prefix="blobsync-bench-faults-"))
+    plan = FaultPlan()
+    report: dict[str, Any] = {
+        "assets": assets,
+        "profile": "light" if light else "realistic",
+        "faults": plan.describe(),
+    }
+    azurite = Azurite(workspace / "azurite", accounts=(DEV_ACCOUNT, CUSTOMER))
+    azurite.start()
+    proxy = FaultProxy(f"http://127.0.0.1:{azurite.blob_port}", plan, seed=seed)
+    proxy.start()
+    try:
+        platform, customer = azurite.account(DEV_ACCOUNT), azurite.account(CUSTOMER)
+        files = list(blob_plan(build_pool(seed, light=light), assets, seed))
+        asyncio.run(_upload(customer.connection_string, files))
+        print(f"container ready: {assets} blobs; customer storage via {proxy.url}", flush=True)
+        env = emulator_app_settings(
+            platform, [customer], blob_endpoint=proxy.url, MALLOC_ARENA_MAX="2"
+        )
+        host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace / "devhost")
+        host.start()
+        client = BlobSyncClient(host.base_url, timeout=120)
+        try:
+            clean_conn = setup_connection(client, "bench-clean")
+            faulty_conn = setup_connection(client, "bench-faulty")
+            proxy.set_faults(False)
+            # An untimed sync first, so neither timed run pays for the host's cold start.
+            warm_s, _ = timed_sync(client, "bench-warm", setup_connection(client, "bench-warm"))
+            print(f"warm-up sync (untimed in the ratio): {warm_s:.1f}s", flush=True)
+            proxy.set_faults(False)
+            clean_s, clean = timed_sync(client, "bench-clean", clean_conn)
+            report["cleanRequests"] = proxy.counts["requests"]
+            print(f"first sync through the proxy, no faults: {clean_s:.1f}s", flush=True)
+            proxy.set_faults(True, seed=seed)
+            faulty_s, faulty = timed_sync(client, "bench-faulty", faulty_conn)
+            injected = dict(proxy.counts)
+            proxy.set_faults(False)
+            print(f"first sync through the proxy, {plan.describe()}: {faulty_s:.1f}s", flush=True)
+            clean_rows = _rows(client, "bench-clean", clean_conn)
+            faulty_rows = _rows(client, "bench-faulty", faulty_conn)
+        finally:
+            client.close()
+            host.stop()
+        differing = sorted(
+            n
+            for n in clean_rows.keys() | faulty_rows.keys()
+            if clean_rows.get(n) != faulty_rows.get(n)
+        )
+        report["runs"] = {
+            "firstSyncNoFaults": _run_json(clean_s, assets, clean),
+            "firstSyncWithFaults": _run_json(faulty_s, assets, faulty),
+        }
+        report["injected"] = injected
+        report["rows"] = {
+            "noFaults": len(clean_rows),
+            "withFaults": len(faulty_rows),
+            "differing": len(differing),
+            "firstDiffering": differing[:10],
+        }
+        report["ratio"] = round(faulty_s / clean_s, 2)
+        return report
+    finally:
+        proxy.stop()
+        azurite.stop()
+        if keep:
+            print(f"workspace kept: {workspace}", flush=True)
+        else:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+
+def faults_table(report: dict[str, Any]) -> str:
+    runs, rows, injected = report["runs"], report["rows"], report["injected"]
+    clean, faulty = runs["firstSyncNoFaults"], runs["firstSyncWithFaults"]
+    return "\n".join(
+        [
+            f"Fault benchmark: {report['assets']} assets ({report['profile']}), first sync "
+            "through a loopback proxy in front of the customer's blob endpoint",
+            f"faults: {report['faults']}",
+            f"first sync, no faults             {clean['seconds']:>8.2f} s",
+            f"first sync, with faults           {faulty['seconds']:>8.2f} s",
+            f"with / without faults             {report['ratio']:>8.2f}x   (target <= 1.5)",
+            f"requests with faults: {injected.get('requests', 0)}, 503: {injected.get('busy', 0)}, "
+            f"resets: {injected.get('reset', 0)}, stalls: {injected.get('stall', 0)}",
+            "by request: "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(injected.items()) if "(" in k),
+            f"rows: {rows['noFaults']} vs {rows['withFaults']}, differing: {rows['differing']}",
+        ]
+    )
+
+
 def _run_json(seconds: float, assets: int, view: dict[str, Any]) -> dict[str, Any]:
     counts = view["counts"]
     return {
@@ -260,7 +362,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the workspace (logs) and say where"
     )
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help="only the first sync through a fault-injecting proxy, faults off then on",
+    )
     args = parser.parse_args(argv)
+    if args.faults:
+        report = run_faults(args.assets, light=args.light, seed=args.seed, keep=args.keep)
+        print(faults_table(report))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2))
+        return 0 if report["rows"]["differing"] == 0 else 1
     report = run(
         args.assets,
         light=args.light,

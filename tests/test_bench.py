@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bench.run import run, table
+from bench.run import faults_table, run, run_faults, table
 
 
 def test_small_benchmark_run_reports_every_measurement() -> None:
@@ -42,3 +42,22 @@ def test_small_benchmark_run_reports_every_measurement() -> None:
     rendered = table(report)
     for label in ("firstSync", "raw floor", "naive", "peak RSS", "largest history"):
         assert label in rendered
+
+
+def test_fault_benchmark_gives_the_same_rows_with_and_without_faults() -> None:
+    report = run_faults(150, light=True, seed=3)
+
+    assert report["rows"] == {
+        "noFaults": 150,
+        "withFaults": 150,
+        "differing": 0,
+        "firstDiffering": [],
+    }
+    injected = report["injected"]
+    assert injected["busy"] + injected["reset"] + injected["stall"] > 0
+    assert (
+        report["runs"]["firstSyncWithFaults"]["counts"]
+        == (report["runs"]["firstSyncNoFaults"]["counts"])
+    )
+    assert report["ratio"] > 0
+    assert "with / without faults" in faults_table(report)

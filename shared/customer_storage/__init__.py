@@ -23,6 +23,7 @@ Public surface::
     classify_error(exc)                  # StorageFailure(fault=StorageFault.X, status, code)
 
 Retries: ``RetryProfile.BACKGROUND`` (1 s doubling, 4 retries, 10 s connect / 20 s read) for sync runs,
+``RetryProfile.READS`` (2 s read timeout, 0.25-2.25 s backoff) for a sync run's ranged head reads,
 ``RetryProfile.INTERACTIVE`` (one quick retry, short timeouts) when a person is waiting; a host
 that does not resolve is never retried.
 """
