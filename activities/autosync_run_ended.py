@@ -1,4 +1,5 @@
-"""Activity: a run ended. Apply the blob events queued during it; start the webhook delivery.
+"""Activity: a run ended. Recount a cancelled run's assets, apply the blob events queued
+during it, start the webhook delivery.
 Never raises: the run is already closed, and nothing here may fail it."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import azure.durable_functions as df
 from shared import names
 from shared.autosync import after_run, events
 from shared.store import month_of
+from shared.sync import steps
 from shared.sync.inspector import inspect_entry
 from shared.wiring import wiring
 
@@ -28,6 +30,17 @@ async def autosync_run_ended(
     rt = wiring()
     org_id, connection_id, run_id = payload["org"], payload["connectionId"], payload["runId"]
     out: dict[str, Any] = {"applied": 0, "webhook": False}
+    if payload.get("cancelled"):  # its finish step never ran: count what it synced
+        try:
+            await asyncio.to_thread(
+                steps.recount_assets,
+                org_id,
+                connection_id,
+                assets=rt.assets,
+                connections=rt.connections,
+            )
+        except Exception as exc:  # the next run's finish counts them again
+            _log.warning("asset counts after run %s: %s", run_id, type(exc).__name__)
     try:
         connection = await asyncio.to_thread(rt.connections.get, org_id, connection_id)
         limit = (await asyncio.to_thread(rt.orgs.require, org_id)).monthly_quota

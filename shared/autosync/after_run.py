@@ -49,9 +49,10 @@ async def start_webhook(
 async def after_cancel(
     *, org: str, connection_id: str, run_id: str, client: control.DurableClient
 ) -> None:
-    """A cancelled run's orchestration never reaches its last step: run it on its own."""
+    """A cancelled run's orchestration never reaches its last steps: run them on their own
+    (the connection's asset counts, queued blob events, the webhook)."""
     instance = f"after-{connection_id}-{run_id}"
     if await client.get_status(instance):
         return
-    payload = {"org": org, "connectionId": connection_id, "runId": run_id}
+    payload = {"org": org, "connectionId": connection_id, "runId": run_id, "cancelled": True}
     await client.start_new(names.AFTER_RUN_ORCHESTRATOR, instance, payload)

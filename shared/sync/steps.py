@@ -37,7 +37,7 @@ from shared.customer_storage import ListedBlob, is_account_not_found, list_blobs
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
-from shared.store.connections import Connection, release_connection
+from shared.store.connections import Connection, release_connection, until_unchanged
 from shared.store.runs import RunsRepository
 from shared.store.staging import SnapshotRow, StagedEntry, Staging
 from shared.sync.manifest import discard_manifest, keep_manifest, take_snapshot
@@ -377,6 +377,22 @@ def asset_counts(assets: TableClient, connection_id: str) -> dict[str, int]:
     """Rows of a connection by status, plus the number of assets (synced rows)."""
     counts: Counter[str] = Counter(r["st"] for r in scan_connection(assets, connection_id))
     return {status.value: counts.get(status.value, 0) for status in AssetStatus}
+
+
+def recount_assets(
+    org: str, connection_id: str, *, assets: TableClient, connections: ConnectionRepository
+) -> dict[str, int]:
+    """Count the connection's rows again and store the counts on it (after a cancelled run,
+    whose orchestration never reaches the finish step that does this)."""
+    counts = asset_counts(assets, connection_id)
+
+    def step() -> None:
+        row = connections.find(org, connection_id)
+        if row is not None:
+            connections.merge(row, {"assetCounts": json.dumps(counts)})
+
+    until_unchanged(step)
+    return counts
 
 
 def totals_with_removed(totals: Counters, removed: int) -> Counters:

@@ -315,6 +315,18 @@ def test_cancel_then_resync_reaches_the_uninterrupted_state(
     assert cancelled.json()["status"] == "cancelled"
     assert api.progress(org, conn, run)["status"] == "cancelled"
 
+    # The Connection Manager counts what the cancelled run synced (soon after the cancel).
+    def synced_rows() -> int:
+        return sum(1 for s, _, _ in rows_by_name(api, org, conn).values() if s == "synced")
+
+    deadline = time.monotonic() + 30
+    while (shown := api.client.get_connection(org, conn)["assetCounts"]["synced"]) != (
+        synced := synced_rows()
+    ):
+        assert time.monotonic() < deadline, (shown, synced)
+        time.sleep(0.5)
+    assert synced > 0
+
     view = api.sync(org, conn)
 
     assert view["status"] == "completed"
