@@ -4,6 +4,7 @@ charged twice."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from azure.storage.blob import ContainerClient
 
@@ -20,6 +21,28 @@ from tests.sync.test_sync_e2e import (
 )
 
 
+def assert_recovered(
+    api: Api,
+    org: str,
+    conn: str,
+    run: str,
+    files: list[tuple[str, bytes]],
+    platform_account: EmulatorAccount,
+) -> dict[str, Any]:
+    """After the restart the run completes with one row per blob, each asset charged once, and
+    the connection is free and consistent: the next sync finds nothing to do."""
+    view = api.wait(org, conn, run)
+    assert view["status"] == "completed", view["error"]
+    expected = expected_outcomes(files)
+    assert rows_by_name(api, org, conn) == expected  # nothing lost, one row per blob
+    synced = sum(1 for s, _, _ in expected.values() if s == "synced")
+    assert usage_rows(platform_account, org) == synced * ROWS_PER_ASSET  # charged once each
+    assert view["counts"]["synced"] + view["counts"]["unchanged"] >= synced
+    again = api.sync(org, conn)
+    assert again["counts"]["unchanged"] == len(files)
+    return view
+
+
 def test_kill_minus_nine_mid_sync_then_restart_completes(
     service: tuple[DevHostProcess, Api, CountingProxy],
     container: ContainerClient,
@@ -31,7 +54,6 @@ def test_kill_minus_nine_mid_sync_then_restart_completes(
         240, seed=11, image_size=(256, 192), video_size=(64, 48), video_seconds=0.4
     )
     org, conn = connected(api, container, files, unique_name)
-    expected = expected_outcomes(files)
     run = api.start_sync(org, conn).json()["runId"]
     deadline = time.monotonic() + 60
     while api.progress(org, conn, run)["processed"] < 60:
@@ -42,16 +64,7 @@ def test_kill_minus_nine_mid_sync_then_restart_completes(
     host.kill()
     host.restart()
 
-    view = api.wait(org, conn, run)
-    assert view["status"] == "completed", view["error"]
-    rows = rows_by_name(api, org, conn)
-    assert rows == expected  # nothing lost, one row per blob
-    synced = sum(1 for s, _, _ in expected.values() if s == "synced")
-    assert usage_rows(platform_account, org) == synced * ROWS_PER_ASSET  # charged once each
-    assert view["counts"]["synced"] + view["counts"]["unchanged"] >= synced
-    # The next sync sees a consistent state: nothing to do.
-    again = api.sync(org, conn)
-    assert again["counts"]["unchanged"] == len(files)
+    assert_recovered(api, org, conn, run, files, platform_account)
 
 
 def test_kill_minus_nine_right_after_the_start_then_restart_completes(
@@ -66,7 +79,6 @@ def test_kill_minus_nine_right_after_the_start_then_restart_completes(
         120, seed=13, image_size=(256, 192), video_size=(64, 48), video_seconds=0.4
     )
     org, conn = connected(api, container, files, unique_name)
-    expected = expected_outcomes(files)
     started = api.start_sync(org, conn)
     assert started.status_code == 202, started.text
     run = started.json()["runId"]
@@ -74,11 +86,4 @@ def test_kill_minus_nine_right_after_the_start_then_restart_completes(
     host.kill()
     host.restart()
 
-    view = api.wait(org, conn, run)
-    assert view["status"] == "completed", view["error"]
-    assert rows_by_name(api, org, conn) == expected
-    synced = sum(1 for s, _, _ in expected.values() if s == "synced")
-    assert usage_rows(platform_account, org) == synced * ROWS_PER_ASSET
-    # The connection is free: the next start is accepted, not refused.
-    again = api.sync(org, conn)
-    assert again["counts"]["unchanged"] == len(files)
+    assert_recovered(api, org, conn, run, files, platform_account)
