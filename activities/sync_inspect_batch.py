@@ -37,7 +37,7 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
         ) as cc,
         rt.assets_async() as assets,
     ):
-        return await steps.inspect_batch(
+        result = await steps.inspect_batch(
             run_id=payload["runId"],
             connection_id=connection.connection_id,
             ref=payload["ref"],
@@ -56,6 +56,17 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
                 batch_key(int(payload.get("page", 0)), int(payload["start"])),
             ),
         )
+    # A cancel does not stop an inspection in flight: its rows must still reach the counts.
+    await asyncio.to_thread(
+        steps.recount_if_cancelled,
+        org_id,
+        connection.connection_id,
+        payload["runId"],
+        assets=rt.assets,
+        connections=rt.connections,
+        runs=rt.runs,
+    )
+    return result
 
 
 @bp.activity_trigger(input_name="payload", activity=names.INSPECT_BATCH_ACTIVITY)

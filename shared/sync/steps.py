@@ -34,6 +34,7 @@ from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
 from shared.customer_storage import ListedBlob, is_account_not_found, list_blobs_page
+from shared.errors import NotFoundError
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
@@ -383,16 +384,43 @@ def recount_assets(
     org: str, connection_id: str, *, assets: TableClient, connections: ConnectionRepository
 ) -> dict[str, int]:
     """Count the connection's rows again and store the counts on it (after a cancelled run,
-    whose orchestration never reaches the finish step that does this)."""
-    counts = asset_counts(assets, connection_id)
+    whose orchestration never reaches the finish step that does this).
 
-    def step() -> None:
+    The row is read before the scan and written only if unchanged since: two recounts that
+    overlap (the run-end step and an inspection still in flight when the run was cancelled)
+    cannot leave the older scan's counts behind, because the one whose write is refused
+    scans again."""
+
+    def step() -> dict[str, int]:
         row = connections.find(org, connection_id)
+        counts = asset_counts(assets, connection_id)
         if row is not None:
             connections.merge(row, {"assetCounts": json.dumps(counts)})
+        return counts
 
-    until_unchanged(step)
-    return counts
+    return until_unchanged(step)
+
+
+def recount_if_cancelled(
+    org: str,
+    connection_id: str,
+    run_id: str,
+    *,
+    assets: TableClient,
+    connections: ConnectionRepository,
+    runs: RunsRepository,
+) -> bool:
+    """After an inspection wrote its rows: if its run was cancelled meanwhile, the run-end
+    recount may have missed them, so count again. (The rows are written before the run's
+    status is read, and the cancel writes the status before its recount: either that recount
+    sees the rows, or this read sees the cancel.)"""
+    try:
+        if runs.get(connection_id, run_id).status is not RunStatus.CANCELLED:
+            return False
+    except NotFoundError:  # the connection and its runs were deleted meanwhile
+        return False
+    recount_assets(org, connection_id, assets=assets, connections=connections)
+    return True
 
 
 def totals_with_removed(totals: Counters, removed: int) -> Counters:

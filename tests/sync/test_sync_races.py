@@ -186,3 +186,47 @@ def test_a_start_racing_a_cancel_never_fails_either_run(
 
     history = _history(api, org, conn)
     assert all(h["status"] in ("cancelled", "completed") for h in history), history
+
+
+def test_rows_an_inspection_writes_after_a_cancel_still_reach_the_counts(
+    service: tuple[DevHostProcess, Api, CountingProxy],
+    container: ContainerClient,
+    unique_name: str,
+) -> None:
+    """A cancel stops the orchestration, not an inspection already reading blobs: when its
+    rows land after the cancel's recount, the Connection Manager still counts them."""
+    _, api, proxy = service
+    files = [(f"late/{i:03d}.jpg", mediagen.jpeg(64, 48, seed=i)) for i in range(12)]
+    org, conn = connected(api, container, files, unique_name)
+    prefix = f"/{container.account_name}/{container.container_name}"
+    proxy.clear()
+    proxy.latency("blob", prefix + "/late/", 3.0)  # blob reads, not the listing
+    try:
+        run = api.start_sync(org, conn).json()["runId"]
+        deadline = time.monotonic() + 60
+        while not any(
+            r.method == "GET" and r.path.startswith(prefix + "/late/") for r in proxy.snapshot()
+        ):
+            assert time.monotonic() < deadline, "no blob was read"
+            time.sleep(0.02)
+        cancelled = api.http.post(f"/api/orgs/{org}/connections/{conn}/syncs/{run}/cancel")
+        assert cancelled.status_code == 202, cancelled.text
+    finally:
+        proxy.restore()
+
+    def synced_rows() -> int:
+        return sum(1 for a in api.assets(org, conn) if a["status"] == "synced")
+
+    # The reads in flight end about 3 s after the cancel; their rows are then written.
+    deadline = time.monotonic() + 30
+    while synced_rows() == 0:
+        assert time.monotonic() < deadline, "the inspection in flight wrote nothing"
+        time.sleep(0.2)
+    time.sleep(1.0)  # its last rows and its recount
+    deadline = time.monotonic() + 15
+    while (shown := api.client.get_connection(org, conn)["assetCounts"]["synced"]) != (
+        synced := synced_rows()
+    ):
+        assert time.monotonic() < deadline, (shown, synced)
+        time.sleep(0.2)
+    assert synced > 0
