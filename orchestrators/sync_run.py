@@ -163,7 +163,7 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
 
     try:
         page: ListedPage | None = state["pendingPage"]
-        if state["phase"] == "start":
+        if page is None:  # the run's first execution
             show(RunStatus.LISTING)
             listed = yield from attempt(
                 lambda: [
@@ -218,7 +218,6 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
                 {
                     **state,
                     "generation": state["generation"] + 1,
-                    "phase": "pages",
                     "pendingPage": page,
                     "totals": totals,
                     "phases": phases,

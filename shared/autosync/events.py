@@ -232,12 +232,12 @@ async def _plan_one(
         return
     settings = props.content_settings
     entry = StagedEntry(
-        n=plan.name,
-        e=etag,
-        s=size,
-        t=settings.content_type if settings else None,
-        m=props.last_modified.isoformat() if props.last_modified else None,
-        p=str(prev["status"]) if prev else None,
+        name=plan.name,
+        etag=etag,
+        size=size,
+        content_type=settings.content_type if settings else None,
+        last_modified=props.last_modified.isoformat() if props.last_modified else None,
+        previous=AssetStatus(prev["status"]) if prev else None,
     )
     inspected = await inspector(entry, container)
     if inspected.row is None:  # changed again while we read: a newer event follows
@@ -250,7 +250,7 @@ async def _plan_one(
         "updatedAt": now,
         **stamp,
     }
-    plan.outcome = inspected.status
+    plan.outcome = inspected.status.value
 
 
 async def _write(plan: _Plan, *, assets: AsyncTableClient, connection_id: str) -> bool:

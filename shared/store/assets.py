@@ -13,7 +13,6 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -22,7 +21,7 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 
 from shared.asset_keys import BUCKETS, partition_key, row_key
 from shared.store._common import table_batches
-from shared.store.staging import SnapshotRow
+from shared.store.records import AssetStatus, SnapshotRow
 
 __all__ = [
     "AssetStatus",
@@ -34,13 +33,6 @@ __all__ = [
     "scan_connection",
     "upsert_rows",
 ]
-
-
-class AssetStatus(str, Enum):
-    SYNCED = "synced"
-    SKIPPED = "skipped"
-    IGNORED = "ignored"
-    REMOVED = "removed"
 
 
 def connection_filter(connection_id: str) -> tuple[str, dict[str, str]]:
@@ -82,11 +74,11 @@ def scan_connection(table: TableClient, connection_id: str) -> Iterator[Snapshot
         results_per_page=1000,
     ):
         yield SnapshotRow(
-            n=str(entity["name"]),
-            e=str(entity.get("etag") or ""),
-            s=int(entity.get("size") or 0),
-            st=str(entity.get("status") or ""),
-            r=entity.get("reason"),
+            name=str(entity["name"]),
+            etag=str(entity.get("etag") or ""),
+            size=int(entity.get("size") or 0),
+            status=AssetStatus(entity["status"]),
+            reason=entity.get("reason"),
         )
 
 

@@ -20,6 +20,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from shared.store._common import chunked
+from shared.store.records import SnapshotRow, StagedEntry
 
 __all__ = ["SnapshotRef", "SnapshotRow", "StagedEntry", "Staging"]
 
@@ -27,25 +28,6 @@ __all__ = ["SnapshotRef", "SnapshotRow", "StagedEntry", "Staging"]
 _MANIFESTS = "manifests"
 
 _log = logging.getLogger(__name__)
-
-
-class StagedEntry(TypedDict):
-    """A listed blob that needs inspection (new, changed, or to retry)."""
-
-    n: str  # name
-    e: str  # etag
-    s: int  # size
-    t: str | None  # content type
-    m: str | None  # last modified, ISO 8601
-    p: str | None  # previous row status, None when there was no row
-
-
-class SnapshotRow(TypedDict):
-    n: str  # name
-    e: str  # etag
-    s: int  # size
-    st: str  # status
-    r: str | None  # reason
 
 
 class SnapshotRef(TypedDict):
@@ -100,8 +82,7 @@ class Staging:
     def get_page(self, ref: str) -> list[StagedEntry]:
         if not ref.count("/") == 1 or not ref.endswith(".json.gz"):
             raise ValueError("not a staged page reference")
-        value: list[StagedEntry] = self._get(ref)
-        return value
+        return [StagedEntry.decode(item) for item in self._get(ref)]
 
     def put_listed(self, run_id: str, index: int, row_keys: list[str]) -> None:
         self._put(f"{run_id}/listed-{index:06d}.json.gz", row_keys)
@@ -122,16 +103,15 @@ class Staging:
 
     def put_chunks(self, base: str, rows: list[SnapshotRow], chunk: int = 5000) -> list[str]:
         """Store rows sorted by name in chunks; returns the first name of each chunk."""
-        rows.sort(key=lambda r: r["n"])
+        rows.sort(key=lambda r: r.name)
         firsts: list[str] = []
         for k, part in enumerate(chunked(rows, chunk)):
-            firsts.append(part[0]["n"])
+            firsts.append(part[0].name)
             self._put(f"{base}/chunk-{k:06d}.json.gz", part)
         return firsts
 
     def chunk(self, base: str, k: int) -> list[SnapshotRow]:
-        rows: list[SnapshotRow] = self._get(f"{base}/chunk-{k:06d}.json.gz")
-        return rows
+        return [SnapshotRow.decode(item) for item in self._get(f"{base}/chunk-{k:06d}.json.gz")]
 
     def put_snapshot_ref(self, run_id: str, ref: SnapshotRef) -> None:
         self._put(f"{run_id}/snapshot.json.gz", ref)

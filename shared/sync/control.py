@@ -211,7 +211,6 @@ async def start_sync(
         org=org,
         connectionId=connection_id,
         generation=0,
-        phase="start",
         pendingPage=None,
         totals=empty_counters(),
         pageSize=settings.sync_page_size,

@@ -14,7 +14,7 @@ from shared.inspection.model import read_failed_verdict
 from shared.reasons import Reason
 from shared.store.assets import AssetStatus
 from shared.store.staging import StagedEntry
-from shared.sync.steps import InspectedBlob
+from shared.sync.steps import BlobOutcome, InspectedBlob
 
 __all__ = ["inspect_entry", "row_from_verdict"]
 
@@ -28,19 +28,26 @@ _STATUS = {
     Outcome.SKIPPED: AssetStatus.SKIPPED,
     Outcome.IGNORED: AssetStatus.IGNORED,
 }
+_OUTCOME = {
+    Outcome.ACCEPTED: BlobOutcome.SYNCED,
+    Outcome.SKIPPED: BlobOutcome.SKIPPED,
+    Outcome.IGNORED: BlobOutcome.IGNORED,
+}
 
 
 def row_from_verdict(verdict: Verdict, entry: StagedEntry) -> dict[str, Any]:
     """The asset row's properties (keys are added by the caller). None values are left out:
     Azure Tables stores no nulls."""
     row: dict[str, Any] = {
-        "name": entry["n"],
+        "name": entry.name,
         "kind": verdict.kind.value,
         "format": verdict.format,
-        "size": entry["s"],
-        "etag": entry["e"],
-        "contentType": entry["t"],
-        "lastModified": datetime.fromisoformat(entry["m"]) if entry["m"] else None,
+        "size": entry.size,
+        "etag": entry.etag,
+        "contentType": entry.content_type,
+        "lastModified": datetime.fromisoformat(entry.last_modified)
+        if entry.last_modified
+        else None,
         "status": _STATUS[verdict.outcome].value,
         "reason": verdict.reason.value if verdict.reason else None,
         "detail": verdict.detail or None,
@@ -60,8 +67,10 @@ def row_from_verdict(verdict: Verdict, entry: StagedEntry) -> dict[str, Any]:
 
 
 async def inspect_entry(entry: StagedEntry, container: AsyncContainerClient) -> InspectedBlob:
-    blob = BlobRef(name=entry["n"], size=entry["s"], content_type=entry["t"], etag=entry["e"])
-    reader = BlobRangeReader(container.get_blob_client(entry["n"]), entry["s"], etag=entry["e"])
+    blob = BlobRef(
+        name=entry.name, size=entry.size, content_type=entry.content_type, etag=entry.etag
+    )
+    reader = BlobRangeReader(container.get_blob_client(entry.name), entry.size, etag=entry.etag)
     try:
         verdict = await inspect_blob(blob, reader)
     except ReadError as err:
@@ -70,7 +79,7 @@ async def inspect_entry(entry: StagedEntry, container: AsyncContainerClient) -> 
             return InspectedBlob(
                 entry=entry,
                 row=None,
-                status="failed",
+                status=BlobOutcome.FAILED,
                 reason="changed" if err.changed else "vanished",
                 kind=claimed_kind(blob.name, blob.content_type).value,
                 bytes_read=reader.bytes_read,
@@ -82,7 +91,7 @@ async def inspect_entry(entry: StagedEntry, container: AsyncContainerClient) -> 
             return InspectedBlob(
                 entry=entry,
                 row=None,
-                status="failed",
+                status=BlobOutcome.FAILED,
                 reason=Reason.READ_FAILED.value,
                 kind=claimed_kind(blob.name, blob.content_type).value,
                 bytes_read=reader.bytes_read,
@@ -94,7 +103,7 @@ async def inspect_entry(entry: StagedEntry, container: AsyncContainerClient) -> 
         return InspectedBlob(
             entry=entry,
             row=row,
-            status="failed",
+            status=BlobOutcome.FAILED,
             reason=Reason.READ_FAILED.value,
             kind=verdict.kind.value,
             bytes_read=reader.bytes_read,
@@ -104,7 +113,7 @@ async def inspect_entry(entry: StagedEntry, container: AsyncContainerClient) -> 
     return InspectedBlob(
         entry=entry,
         row=row,
-        status=row["status"],
+        status=_OUTCOME[verdict.outcome],
         reason=row.get("reason"),
         kind=verdict.kind.value,
         bytes_read=verdict.cost.bytes_read,

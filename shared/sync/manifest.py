@@ -106,7 +106,7 @@ def take_snapshot(
 
 
 def counts_of(rows: list[SnapshotRow]) -> dict[str, int]:
-    counts: Counter[str] = Counter(r["st"] for r in rows)
+    counts: Counter[str] = Counter(r.status.value for r in rows)
     return {status.value: counts.get(status.value, 0) for status in AssetStatus}
 
 

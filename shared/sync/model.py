@@ -111,7 +111,8 @@ class SyncState(TypedDict):
     org: str
     connectionId: str
     generation: int
-    phase: str  # "start" | "pages"
+    #: The listed page the next execution continues with (``continue_as_new``); None until the
+    #: first page is listed. (A run's phase is its status: listing, inspecting, finalizing.)
     pendingPage: ListedPage | None
     totals: Counters
     pageSize: int

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Protocol, TypeVar
 
 from azure.core.exceptions import (
@@ -138,16 +139,16 @@ class _SnapshotLookup:
         found: dict[str, SnapshotRow] = {}
         for k in range(lo, hi + 1):
             for row in self._staging.chunk(self._base, k):
-                found[row["n"]] = row
+                found[row.name] = row
         return found
 
 
 def _unchanged(prev: SnapshotRow | None, etag: str, size: int) -> bool:
-    if prev is None or prev["e"] != etag or prev["s"] != size:
+    if prev is None or prev.etag != etag or prev.size != size:
         return False
-    if prev["st"] == AssetStatus.REMOVED.value:
+    if prev.status is AssetStatus.REMOVED:
         return False
-    return not (prev["st"] == AssetStatus.SKIPPED.value and prev["r"] in RETRY_REASONS)
+    return not (prev.status is AssetStatus.SKIPPED and prev.reason in RETRY_REASONS)
 
 
 async def list_page(
@@ -192,12 +193,12 @@ async def list_page(
         modified = blob.last_modified
         changed.append(
             StagedEntry(
-                n=blob.name,
-                e=blob.etag,
-                s=blob.size,
-                t=blob.content_type,
-                m=modified.isoformat() if modified else None,
-                p=prev["st"] if prev else None,
+                name=blob.name,
+                etag=blob.etag,
+                size=blob.size,
+                content_type=blob.content_type,
+                last_modified=modified.isoformat() if modified else None,
+                previous=prev.status if prev else None,
             )
         )
     ref = staging.put_page(run_id, index, changed) if changed else None
@@ -212,13 +213,26 @@ async def list_page(
 
 
 # -- inspect -----------------------------------------------------------------------------------
+class BlobOutcome(str, Enum):
+    """What inspecting one staged blob came to (a run's counters are named after these)."""
+
+    SYNCED = "synced"
+    SKIPPED = "skipped"
+    IGNORED = "ignored"
+    #: Not read: gone or replaced since the listing (no row is written, the next sync sees it),
+    #: or unreadable after retries (a ``read_failed`` row).
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class InspectedBlob:
     """The outcome for one staged blob: the row to write (None: write nothing)."""
 
     entry: StagedEntry
     row: dict[str, Any] | None
-    status: str  # synced / skipped / ignored / failed
+    status: BlobOutcome
+    #: A skip reason code (``shared.reasons.Reason``), or for a blob not read, why:
+    #: "changed" or "vanished".
     reason: str | None
     kind: str
     bytes_read: int
@@ -301,7 +315,9 @@ async def inspect_batch(
 
     # Quota: newly synced assets (no synced row before) cost data rows, charged once per batch.
     new_assets = [
-        i for i in inspected if i.status == "synced" and i.entry["p"] != AssetStatus.SYNCED.value
+        i
+        for i in inspected
+        if i.status is BlobOutcome.SYNCED and i.entry.previous is not AssetStatus.SYNCED
     ]
     costs = [rows_per_kind.get(i.kind, 0) for i in new_assets]
     # The usage row is a blocking ETag loop with back-off: keep it off the event loop.
@@ -326,26 +342,26 @@ async def inspect_batch(
                 row["dataRows"] = cost
                 result["dataRows"] += cost
             else:
-                status = AssetStatus.SKIPPED.value
-                row["status"] = status
+                status = BlobOutcome.SKIPPED
+                row["status"] = AssetStatus.SKIPPED.value
                 row["reason"] = Reason.QUOTA_EXCEEDED.value
                 row["detail"] = f"needs {cost} data rows; the monthly quota is used up"
                 row["dataRows"] = 0
-        if status == "synced":
+        if status is BlobOutcome.SYNCED:
             result["synced"] += 1
-            if item.entry["p"] == AssetStatus.SYNCED.value:
+            if item.entry.previous is AssetStatus.SYNCED:
                 result["updated"] += 1
             else:
                 result["added"] += 1
-        elif status == "skipped" and row is not None:
+        elif status is BlobOutcome.SKIPPED and row is not None:
             skipped[str(row["reason"])] += 1
-        elif status == "ignored":
+        elif status is BlobOutcome.IGNORED:
             result["ignored"] += 1
-        elif status == "failed":
+        elif status is BlobOutcome.FAILED:
             result["failed"] += 1
         if row is not None:
-            row["PartitionKey"] = partition_key(connection_id, item.entry["n"])
-            row["RowKey"] = row_key(item.entry["n"])
+            row["PartitionKey"] = partition_key(connection_id, item.entry.name)
+            row["RowKey"] = row_key(item.entry.name)
             row["lastRunId"] = run_id
             row["updatedAt"] = now
             rows.append(row)
@@ -365,9 +381,9 @@ async def finish_removed(
     for names in staging.iter_listed(run_id):
         listed.update(names)
     gone = [
-        row["n"]
+        row.name
         for row in staging.iter_snapshot(run_id)
-        if row["st"] != AssetStatus.REMOVED.value and row["n"] not in listed
+        if row.status is not AssetStatus.REMOVED and row.name not in listed
     ]
     if not gone:
         return 0
@@ -376,7 +392,7 @@ async def finish_removed(
 
 def asset_counts(assets: TableClient, connection_id: str) -> dict[str, int]:
     """Rows of a connection by status, plus the number of assets (synced rows)."""
-    counts: Counter[str] = Counter(r["st"] for r in scan_connection(assets, connection_id))
+    counts: Counter[str] = Counter(r.status.value for r in scan_connection(assets, connection_id))
     return {status.value: counts.get(status.value, 0) for status in AssetStatus}
 
 
