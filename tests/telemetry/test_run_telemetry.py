@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from azure.storage.blob import ContainerClient
 
@@ -128,6 +130,13 @@ def telemetry(
         assert started.status_code == 202, started.text
         run = started.json()["runId"]
         view = api.wait("otel", conn, run)
+        # The run reads "completed" once its finish step closed it; that step (and the run-end
+        # step after it) may still be returning. Stop the host only when the orchestration has.
+        instance = f"{host.base_url}/runtime/webhooks/durabletask/instances/sync-{conn}-{run}"
+        deadline = time.monotonic() + 60
+        while httpx.get(instance).json().get("runtimeStatus") != "Completed":
+            assert time.monotonic() < deadline, "the run's orchestration did not complete"
+            time.sleep(0.1)
         ids = {"org": "otel", "connection": conn, "run": run}
         yield host.finish(), view, ids
     finally:
