@@ -88,14 +88,21 @@ def setup_connection(client: BlobSyncClient, org: str) -> str:
     return str(created["connection"]["id"])
 
 
-def timed_sync(client: BlobSyncClient, org: str, conn: str) -> tuple[float, dict[str, Any]]:
+def timed_sync(
+    client: BlobSyncClient,
+    org: str,
+    conn: str,
+    samples: list[tuple[float, int]] | None = None,
+) -> tuple[float, dict[str, Any]]:
     """Seconds from sending the start request to the run's recorded finish. Polling is slow
     (0.5 s) so it neither loads the host nor rounds the figure; the finish time is the server's
-    own timestamp (same machine, same clock)."""
+    own timestamp (same machine, same clock). ``samples`` collects (seconds, blobs handled)."""
     start = time.time()
     run = client.start_sync(org, conn)["runId"]
     while True:
         view = client.get_sync(org, conn, run)
+        if samples is not None:
+            samples.append((time.time() - start, int(view.get("processed") or 0)))
         if view["status"] in TERMINAL_STATUSES:
             if view["status"] != "completed":
                 raise RuntimeError(f"sync ended {view['status']}: {view['error']}")
@@ -104,12 +111,55 @@ def timed_sync(client: BlobSyncClient, org: str, conn: str) -> tuple[float, dict
         time.sleep(0.5)
 
 
+def window_times(samples: list[tuple[float, int]], total: int) -> dict[str, Any] | None:
+    """Seconds the run took for its first and its last ``window`` blobs (10,000, or a tenth of
+    smaller runs), read from the progress samples: equal when the cost per blob stays flat."""
+    window = min(10_000, total // 10)
+    if window <= 0 or not samples:
+        return None
+
+    def when(handled: int) -> float | None:
+        return next((t for t, n in samples if n >= handled), None)
+
+    first_end, last_start, last_end = when(window), when(total - window), when(total)
+    if first_end is None or last_start is None or last_end is None:
+        return None
+    start_s, end_s = first_end, last_end - last_start
+    return {
+        "window": window,
+        "startSeconds": round(start_s, 1),
+        "endSeconds": round(end_s, 1),
+        "endVsStart": round(end_s / start_s, 2) if start_s > 0 else None,
+    }
+
+
+def projection(assets: int, report: dict[str, Any], target: int = 1_000_000) -> dict[str, Any]:
+    """Linear projection of the run times to ``target`` blobs (the cost per blob is flat: see
+    ``perWindow``), and what grows with the container and what does not."""
+    scale = target / assets
+    return {
+        "blobs": target,
+        "firstSyncHours": round(report["runs"]["firstSync"]["seconds"] * scale / 3600, 2),
+        "noChangeResyncMinutes": round(report["runs"]["noChangeResync"]["seconds"] * scale / 60, 1),
+        "grows": "Assets rows and manifest chunks (one per 5,000 blobs), listing pages, "
+        "orchestration executions (one per SYNC_PAGES_PER_EXECUTION pages), run time",
+        "flat": "worker memory (a page of 5,000 at a time; the manifest is read by name range), "
+        "history per execution, reads per image, bytes read per image",
+    }
+
+
 def _host_stats(host: DevHostProcess) -> dict[str, Any]:
     return host.status()
 
 
 def run(
-    assets: int, *, light: bool, naive_sample: int, seed: int, keep: bool = False
+    assets: int,
+    *,
+    light: bool,
+    naive_sample: int,
+    seed: int,
+    keep: bool = False,
+    change_percent: float = 5.0,
 ) -> dict[str, Any]:
     workspace = Path(tempfile.mkdtemp(prefix="blobsync-bench-"))
     report: dict[str, Any] = {"assets": assets, "profile": "light" if light else "realistic"}
@@ -144,13 +194,14 @@ def run(
         client = BlobSyncClient(host.base_url, timeout=120)
         try:
             conn = setup_connection(client, "bench-org")
-            first_s, first = timed_sync(client, "bench-org", conn)
+            samples: list[tuple[float, int]] = []
+            first_s, first = timed_sync(client, "bench-org", conn, samples)
             print(f"first sync: {first_s:.1f}s", flush=True)
             again_s, again = timed_sync(client, "bench-org", conn)
             print(f"no-change re-sync: {again_s:.1f}s", flush=True)
-            # 5 % of the container changes: a third replaced, a third added, a third deleted.
+            # A share of the container changes: a third replaced, a third added, a third deleted.
             rng = random.Random(seed + 1)
-            share = max(3, assets // 20)
+            share = max(3, round(assets * change_percent / 100))
             names = [n for n, _ in files]
             touched = rng.sample(names, 2 * (share // 3))
             changed, deleted = touched[: share // 3], touched[share // 3 :]
@@ -162,7 +213,7 @@ def run(
             asyncio.run(_upload(customer.connection_string, replacement + fresh))
             asyncio.run(_delete(customer.connection_string, deleted))
             delta_s, delta = timed_sync(client, "bench-org", conn)
-            print(f"re-sync after 5% changes: {delta_s:.1f}s", flush=True)
+            print(f"re-sync after {change_percent:g}% changes: {delta_s:.1f}s", flush=True)
             stats = _host_stats(host)
         finally:
             report["peakRssBytes"] = sampler.stop()
@@ -201,6 +252,9 @@ def run(
         }
         report["largestHistoryPerExecution"] = stats.get("maxHistoryEvents")
         report["episodes"] = stats.get("episodes")
+        report["delta"]["percent"] = change_percent
+        report["firstSyncPerWindow"] = window_times(samples, assets)
+        report["projection"] = projection(assets, report)
         return report
     finally:
         azurite.stop()
@@ -343,6 +397,17 @@ def table(report: dict[str, Any]) -> str:
         f"dev host peak RSS             {report['peakRssBytes'] / 2**20:>6.0f} MB  (target <= 400 MB)",
         f"largest history / execution   {report['largestHistoryPerExecution']!s:>6} events",
     ]
+    windows = report.get("firstSyncPerWindow")
+    if windows:
+        lines.append(
+            f"first sync, first / last {windows['window']} blobs   {windows['startSeconds']} s / "
+            f"{windows['endSeconds']} s ({windows['endVsStart']}x)"
+        )
+    p = report["projection"]
+    lines.append(
+        f"projected to {p['blobs']:,} blobs: first sync {p['firstSyncHours']} h, no-change "
+        f"re-sync {p['noChangeResyncMinutes']} min (linear; grows: {p['grows']}; flat: {p['flat']})"
+    )
     return "\n".join(lines)
 
 
@@ -358,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
         "--naive-sample", type=int, default=500, help="blobs the naive baseline handles"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--change-percent",
+        type=float,
+        default=5.0,
+        help="share of the container changed before the last re-sync (default 5)",
+    )
     parser.add_argument("--json", type=Path, help="write the report here as JSON")
     parser.add_argument(
         "--keep", action="store_true", help="keep the workspace (logs) and say where"
@@ -381,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         naive_sample=args.naive_sample,
         seed=args.seed,
         keep=args.keep,
+        change_percent=args.change_percent,
     )
     print(table(report))
     if args.json:

@@ -39,8 +39,11 @@ def test_small_benchmark_run_reports_every_measurement() -> None:
     assert 0 < report["ratios"]["bytesReadVsStored"] <= 1
     assert report["peakRssBytes"] > 10 * 2**20
     assert report["largestHistoryPerExecution"] > 0
+    # The 1,000,000-blob projection scales the measured times linearly.
+    projected = report["projection"]
+    assert projected["firstSyncHours"] * 3600 > 1000 * report["runs"]["firstSync"]["seconds"]
     rendered = table(report)
-    for label in ("firstSync", "raw floor", "naive", "peak RSS", "largest history"):
+    for label in ("firstSync", "raw floor", "naive", "peak RSS", "largest history", "projected"):
         assert label in rendered
 
 
