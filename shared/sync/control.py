@@ -369,9 +369,12 @@ async def progress_view(
     stored = connection.asset_counts
     estimate = not (done or listing_complete)
     total = listed
+    basis = 0  # what the percent is of, when it differs from the total shown
     if estimate:  # the last preview's count, or what the last run saw, until listing ends
-        known = stored.synced + stored.skipped + stored.ignored
-        total = max(listed, record.expected_total or 0, known)
+        known = max(record.expected_total or 0, stored.synced + stored.skipped + stored.ignored)
+        total = max(listed, known)
+        if listed >= known:  # listed past every estimate: as much again is assumed to follow
+            basis = 2 * listed
     total = max(total, processed)
     asset_count = stored.synced
     if not done:
@@ -390,6 +393,16 @@ async def progress_view(
         phases = [status.value]
     if done and status.value not in phases:
         phases = [*phases, status.value]
+    shown = percent(processed, max(total, basis), done=status is RunStatus.COMPLETED)
+    if progress is not None and not done:  # a total that grew never moves the bar back
+        shown = await _io(
+            progress.hold,
+            record.connection_id,
+            record.run_id,
+            raw=shown,
+            processed=processed,
+            total=total,
+        )
     waiting = custom.get("waiting") if isinstance(custom.get("waiting"), dict) else None
     changed = processed - counters["unchanged"] + counters["removed"]
     return {
@@ -411,7 +424,7 @@ async def progress_view(
         "processed": processed,
         "total": total,
         "totalIsEstimate": estimate,
-        "percent": percent(processed, total, done=status is RunStatus.COMPLETED),
+        "percent": shown,
         "ratePerSecond": round(rate, 1),
         "etaSeconds": eta,
         "waiting": waiting,

@@ -13,15 +13,34 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-__all__ = ["PROGRESS_INTERVAL_SECONDS", "BatchReporter", "ProgressBoard"]
+__all__ = ["PROGRESS_INTERVAL_SECONDS", "BatchReporter", "ProgressBoard", "held_percent"]
 
 _log = logging.getLogger(__name__)
 
 #: How often a running batch reports.
 PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+#: The most a running sync shows: 100 only once it completed.
+RUNNING_MAX = 99.9
+
+
+def held_percent(raw: float, processed: int, total: int, mark: tuple[float, int] | None) -> float:
+    """The percent to show, never below ``mark`` (the highest shown so far and the blobs
+    handled then). While a container is still being listed its total is an estimate that can
+    grow (a preview that stopped early, blobs added since the last run, or no estimate at all):
+    rather than step back, the bar then covers the work left from where it stood."""
+    if mark is None or raw >= mark[0]:
+        return raw
+    shown, at = mark
+    if total <= at:
+        return shown
+    ahead = max(0, processed - at) / (total - at)
+    return round(min(RUNNING_MAX, max(shown, shown + (RUNNING_MAX - shown) * ahead)), 1)
 
 
 class ProgressBoard:
@@ -31,6 +50,54 @@ class ProgressBoard:
     @staticmethod
     def partition(connection_id: str, run_id: str) -> str:
         return f"progress~{connection_id}~{run_id}"
+
+    @staticmethod
+    def _shown_key(connection_id: str, run_id: str) -> tuple[str, str]:
+        return f"shown~{connection_id}~{run_id}", "percent"
+
+    def hold(
+        self, connection_id: str, run_id: str, *, raw: float, processed: int, total: int
+    ) -> float:
+        """:func:`held_percent` against the highest percent this run has shown, which is kept
+        (ETag-guarded, so concurrent viewers never lower it). Best effort: when the table
+        refuses, the raw percent is shown."""
+        pk, rk = self._shown_key(connection_id, run_id)
+        value = raw
+        try:
+            for _ in range(3):
+                try:
+                    row = self._table.get_entity(pk, rk)
+                except ResourceNotFoundError:
+                    row = None
+                mark = (float(row["percent"]), int(row["processed"])) if row else None
+                value = held_percent(raw, processed, total, mark)
+                if mark is not None and value <= mark[0]:
+                    return value
+                entity = {
+                    "PartitionKey": pk,
+                    "RowKey": rk,
+                    "percent": value,
+                    "processed": processed,
+                }
+                try:
+                    if row is None:
+                        self._table.create_entity(entity)
+                    else:
+                        self._table.update_entity(
+                            entity,
+                            mode=UpdateMode.REPLACE,
+                            etag=row.metadata["etag"],
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                    return value
+                except (ResourceExistsError, ResourceNotFoundError):
+                    continue  # another viewer wrote first: decide again from its mark
+                except AzureError as exc:
+                    if getattr(exc, "status_code", None) != 412:
+                        raise
+        except AzureError:
+            _log.debug("shown percent of run %s not kept", run_id, exc_info=True)
+        return value
 
     def reporter(self, connection_id: str, run_id: str, key: str) -> BatchReporter:
         return BatchReporter(self._table, self.partition(connection_id, run_id), key)
@@ -54,6 +121,8 @@ class ProgressBoard:
             ):
                 with contextlib.suppress(ResourceNotFoundError):
                     self._table.delete_entity(pk, row["RowKey"])
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table.delete_entity(*self._shown_key(connection_id, run_id))
 
 
 class BatchReporter:

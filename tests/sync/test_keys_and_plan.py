@@ -76,3 +76,21 @@ def test_counters_add_up() -> None:
     assert percent(5, 10, done=False) == 50.0
     assert percent(10, 10, done=False) == 99.9
     assert percent(0, 0, done=True) == 100.0
+
+
+def test_shown_percent_covers_the_work_left_when_the_total_grows() -> None:
+    from shared.sync.progress import held_percent
+
+    assert held_percent(40.0, 40, 100, None) == 40.0
+    assert held_percent(60.0, 60, 100, (40.0, 40)) == 60.0  # above the mark: as computed
+    # The total doubled: 50 of 200 is 25 %, but 50 % was shown at 50 handled: hold it ...
+    assert held_percent(25.0, 50, 200, (50.0, 50)) == 50.0
+    # ... and move on over what is left, as a viewer polling it sees it (each shown value is
+    # the next mark): never back, not 100 before the end, close to it near the end.
+    mark, shown = (50.0, 50), []
+    for n in range(50, 200, 10):
+        value = held_percent(100 * n / 200, n, 200, mark)
+        mark = max(mark, (value, n))
+        shown.append(value)
+    assert shown == sorted(shown) and len(set(shown)) > 10
+    assert 90 < shown[-1] < 100

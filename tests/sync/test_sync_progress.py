@@ -129,3 +129,44 @@ def test_progress_moves_and_a_no_change_resync_names_the_total(
     assert all(v["status"] != "inspecting" for v in resync)
     resync_percents = [v["percent"] for v in resync]
     assert resync_percents == sorted(resync_percents)
+
+
+def test_percent_never_goes_back_while_an_unknown_container_is_listed(
+    service: tuple[DevHostProcess, Api, CountingProxy],
+    container: ContainerClient,
+    unique_name: str,
+) -> None:
+    """No preview and no earlier run: the total grows page by page (pages of 100 here), and
+    the bar keeps moving forward instead of jumping back each time a page is listed."""
+    _, api, proxy = service
+    images = [mediagen.jpeg(48, 32, seed=i) for i in range(20)]
+    with ThreadPoolExecutor(16) as pool:
+        list(
+            pool.map(
+                lambda i: container.upload_blob(f"u/{i:04d}.jpg", images[i % 20], overwrite=True),
+                range(600),
+            )
+        )
+    org = f"org-{unique_name}"
+    api.put_org(org)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    proxy.latency("blob", f"/contosomedia/{container.container_name}/u/", 0.05)
+    try:
+        run = api.start_sync(org, conn).json()["runId"]
+        views: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 300
+        while not views or views[-1]["status"] not in ("completed", "failed", "cancelled"):
+            assert time.monotonic() < deadline, views[-1]
+            views.append(api.progress(org, conn, run))
+            time.sleep(0.1)
+    finally:
+        proxy.restore()
+
+    assert views[-1]["status"] == "completed", views[-1]["error"]
+    assert views[-1]["percent"] == 100.0
+    estimates = [v for v in views if v["totalIsEstimate"]]
+    # The run was watched while its total was still growing ...
+    assert len({v["total"] for v in estimates}) >= 2, [v["total"] for v in views]
+    percents = [v["percent"] for v in views]
+    assert percents == sorted(percents), percents  # ... and the bar never went back
+    assert len(set(percents)) >= 5, percents
