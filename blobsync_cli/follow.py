@@ -49,10 +49,10 @@ class FollowResult:
 
 
 class _RateColumn(ProgressColumn):
-    """Files per second, from rich's own speed estimate over recent samples."""
+    """Files per second, as the service measures the run."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        speed = float(task.fields.get("rate") or 0)
         return Text(f"{speed:,.0f} files/s" if speed else "- files/s", style="progress.data.speed")
 
 
@@ -60,9 +60,12 @@ class _CountColumn(ProgressColumn):
     """``processed/total``, with ``~`` while the total is still an estimate."""
 
     def render(self, task: Task) -> Text:
-        total = "?" if task.total is None else f"{task.total:,.0f}"
+        files = task.fields.get("files")
+        total = "?" if not files else f"{files:,}"
         approx = "~" if task.fields.get("estimate") else ""
-        return Text(f"{task.completed:,.0f}/{approx}{total}", style="progress.download")
+        return Text(
+            f"{task.fields.get('processed', 0):,}/{approx}{total}", style="progress.download"
+        )
 
 
 def _counts(view: dict[str, Any]) -> dict[str, int]:
@@ -147,10 +150,14 @@ def follow_run(
 def _bar_fields(view: dict[str, Any]) -> dict[str, Any]:
     status = str(view.get("status"))
     style = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(status, "cyan")
-    total = int(view.get("total") or 0)
+    # The bar is the service's percent, which never goes back (a growing estimated total
+    # would move a processed/total bar backwards); the count column shows the files.
     return {
-        "completed": int(view.get("processed") or 0),
-        "total": total if total > 0 else None,
+        "completed": float(view.get("percent") or 0),
+        "total": 100,
+        "processed": int(view.get("processed") or 0),
+        "files": int(view.get("total") or 0),
+        "rate": float(view.get("ratePerSecond") or 0),
         "status": f"[{style}]{status}[/{style}]",
         "estimate": bool(view.get("totalIsEstimate")),
         **_counts(view),
@@ -186,8 +193,7 @@ def _follow_bar(poller: _Poller, view: dict[str, Any], console: Console) -> Foll
                 view = poller.get()
                 progress.update(task, **_bar_fields(view))
             if view.get("status") == "completed":
-                total = int(view.get("total") or 0)
-                progress.update(task, total=max(total, 1), completed=max(total, 1))
+                progress.update(task, completed=100)
     except KeyboardInterrupt:
         return FollowResult(poller.last, interrupted=True)
     return FollowResult(view)

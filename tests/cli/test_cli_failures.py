@@ -235,3 +235,44 @@ def test_cancel_without_a_run_id_stops_the_running_one(
     assert result.exit_code == 0, result.output
     assert f"Run {RUN}: cancelled." in result.stdout
     assert ("POST", f"{RUNS}/{RUN}/cancel") in [(m, p) for m, p, _ in stub.requests]
+
+
+def test_the_progress_bar_follows_the_services_percent_as_the_total_grows(stub: StubApp) -> None:
+    """On a terminal the bar shows the service's percent (which never goes back), while the
+    count column shows the files handled of a total that grows as the container is listed."""
+    import io
+
+    from rich.console import Console
+
+    from blobsync_cli.follow import follow_run
+
+    views = iter(
+        [
+            progress("inspecting", 100, 100, totalIsEstimate=True, percent=50.0),
+            progress("inspecting", 150, 300, totalIsEstimate=True, percent=62.0, ratePerSecond=75),
+            progress("completed", 300, 300, percent=100.0),
+        ]
+    )
+    stub.routes[f"GET {RUNS}/{RUN}"] = lambda: next(views)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=160, color_system=None)
+    with BlobSyncClient(stub.base_url) as client:
+        first = client.get_sync(ORG, CONN, RUN)
+        # follow_run starts from the view it is given, then polls the rest.
+        stub.routes[f"GET {RUNS}/{RUN}"] = lambda: next(views)
+        result = follow_run(
+            # 0.3 s between polls: the bar (8 refreshes a second) draws every state.
+            client,
+            ORG,
+            CONN,
+            RUN,
+            console=console,
+            interval=0.3,
+            live=True,
+            sleep=time.sleep,
+        )
+    assert first["percent"] == 50.0
+    assert result.status == "completed"
+    screen = out.getvalue()
+    assert "150/~300" in screen and "62%" in screen and "75 files/s" in screen
+    assert "300/300" in screen and "100%" in screen
