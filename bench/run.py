@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 import mediagen
@@ -77,7 +79,15 @@ async def _upload(connection_string: str, files: list[tuple[str, bytes]]) -> Non
 async def _delete(connection_string: str, names: list[str]) -> None:
     async with AsyncBlobServiceClient.from_connection_string(connection_string) as service:
         container = service.get_container_client(CONTAINER)
-        await asyncio.gather(*(container.delete_blob(n) for n in names))
+        gate = asyncio.Semaphore(32)
+
+        async def delete(name: str) -> None:
+            # A delete retried after a timeout may find its blob already gone.
+            async with gate:
+                with contextlib.suppress(ResourceNotFoundError):
+                    await container.delete_blob(name)
+
+        await asyncio.gather(*(delete(n) for n in names))
 
 
 def setup_connection(client: BlobSyncClient, org: str) -> str:
