@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,16 +100,18 @@ def test_time_budget_stops_the_scan(
     connection = new_connection(make_container({f"{i:02d}.mp4": b"x" for i in range(25)}))
     ticks = iter(range(0, 10_000, 30))  # every clock reading is 30 s later
 
-    report = preview_connection(
-        paid_org,
-        str(connection["id"]),
-        orgs=wiring.wiring().orgs,
-        connections=wiring.wiring().connections,
-        usage=wiring.wiring().usage,
-        storage=wiring.wiring().storage,
-        settings=wiring.wiring().settings,
-        page_size=10,
-        clock=lambda: float(next(ticks)),
+    report = asyncio.run(
+        preview_connection(
+            paid_org,
+            str(connection["id"]),
+            orgs=wiring.wiring().orgs,
+            connections=wiring.wiring().connections,
+            usage=wiring.wiring().usage,
+            storage=wiring.wiring().storage,
+            settings=wiring.wiring().settings,
+            page_size=10,
+            clock=lambda: float(next(ticks)),
+        )
     )
     assert (report["complete"], report["stoppedBy"]) == (False, "time_budget")
     assert report["scanned"] == 20  # two pages fit in the 60 s budget
