@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypedDict
@@ -43,7 +43,6 @@ __all__ = [
     "kind_of",
     "preview_connection",
     "scan_listing",
-    "scan_pages",
 ]
 
 FIRST_SAMPLE = 10
@@ -105,86 +104,45 @@ class ScanResult:
     spread: list[SampleItem]
 
 
-class _Scan:
-    """Counts blobs by kind page by page, keeping the first paths and a spread sample."""
-
-    def __init__(self, max_blobs: int, time_budget: float, clock: Callable[[], float]) -> None:
-        self._max_blobs = max_blobs
-        self._time_budget = time_budget
-        self._clock = clock
-        self._started = clock()
-        self.counts = dict.fromkeys(MediaKind, 0)
-        self.first: list[SampleItem] = []
-        self.spread = _Spread(SPREAD_SAMPLE)
-        self.scanned = 0
-        self.stopped_by: str | None = None
-
-    def out_of_time(self) -> bool:
-        """Checked before each next page: True (and stopped) once the budget is spent."""
-        if self.scanned and self._clock() - self._started >= self._time_budget:
-            self.stopped_by = "time_budget"
-        return self.stopped_by is not None
-
-    def add(self, page: Iterable[BlobLike]) -> bool:
-        """Count one page; False once ``max_blobs`` are counted (the scan stops)."""
-        for blob in page:
-            if self.scanned >= self._max_blobs:
-                self.stopped_by = "max_blobs"
-                return False
-            kind = kind_of(blob.name)
-            self.counts[kind] += 1
-            item = SampleItem(name=blob.name, kind=kind.value, size=int(blob.size or 0))
-            if self.scanned < FIRST_SAMPLE:
-                self.first.append(item)
-            else:
-                self.spread.offer(self.scanned - FIRST_SAMPLE, item)
-            self.scanned += 1
-        return True
-
-    def result(self) -> ScanResult:
-        return ScanResult(
-            self.counts,
-            self.scanned,
-            self.stopped_by is None,
-            self.stopped_by,
-            self.first,
-            self.spread.pick(),
-        )
-
-
-def scan_listing(
-    pages: Iterable[Iterable[BlobLike]],
-    *,
-    max_blobs: int,
-    time_budget: float,
-    clock: Callable[[], float] = time.monotonic,
-) -> ScanResult:
-    """Count blobs by kind over listing ``pages`` until the listing ends, ``max_blobs`` are
-    counted, or ``time_budget`` seconds have passed (checked before each next page)."""
-    scan = _Scan(max_blobs, time_budget, clock)
-    iterator = iter(pages)
-    while not scan.out_of_time():
-        page = next(iterator, None)
-        if page is None or not scan.add(page):
-            break
-    return scan.result()
-
-
-async def scan_pages(
+async def scan_listing(
     pages: AsyncIterable[AsyncIterable[BlobLike]],
     *,
     max_blobs: int,
     time_budget: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> ScanResult:
-    """``scan_listing`` over an async pager (``ContainerClient.list_blobs().by_page()``)."""
-    scan = _Scan(max_blobs, time_budget, clock)
+    """Count blobs by kind over listing ``pages`` (``ContainerClient.list_blobs().by_page()``)
+    until the listing ends, ``max_blobs`` are counted, or ``time_budget`` seconds have passed
+    (checked before each next page)."""
+    started = clock()
+    counts = dict.fromkeys(MediaKind, 0)
+    first: list[SampleItem] = []
+    spread = _Spread(SPREAD_SAMPLE)
+    scanned = 0
+    stopped_by: str | None = None
     iterator = aiter(pages)
-    while not scan.out_of_time():
-        page = await anext(iterator, None)
-        if page is None or not scan.add([blob async for blob in page]):
+    while True:
+        if scanned and clock() - started >= time_budget:
+            stopped_by = "time_budget"
             break
-    return scan.result()
+        page = await anext(iterator, None)
+        if page is None:
+            break
+        async for blob in page:
+            if scanned >= max_blobs:
+                stopped_by = "max_blobs"
+                break
+            kind = kind_of(blob.name)
+            counts[kind] += 1
+            item = SampleItem(name=blob.name, kind=kind.value, size=int(blob.size or 0))
+            if scanned < FIRST_SAMPLE:
+                first.append(item)
+            else:
+                spread.offer(scanned - FIRST_SAMPLE, item)
+            scanned += 1
+        if stopped_by:
+            break
+    return ScanResult(counts, scanned, stopped_by is None, stopped_by, first, spread.pick())
 
 
 class PreviewCounts(TypedDict):
@@ -318,7 +276,7 @@ async def preview_connection(
         connection.account, connection.container, profile=RetryProfile.INTERACTIVE
     ) as client:
         try:
-            result = await scan_pages(
+            result = await scan_listing(
                 client.list_blobs(
                     name_starts_with=connection.prefix or None, results_per_page=page_size
                 ).by_page(),

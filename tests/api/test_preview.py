@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -141,9 +141,20 @@ class FakeBlob:
     size: int = 1
 
 
+async def _listing(pages: list[list[FakeBlob]]) -> AsyncIterator[AsyncIterator[FakeBlob]]:
+    """Pages as the aio SDK's pager hands them out."""
+
+    async def page(items: list[FakeBlob]) -> AsyncIterator[FakeBlob]:
+        for item in items:
+            yield item
+
+    for items in pages:
+        yield page(items)
+
+
 def test_spread_sample_is_bounded_and_even() -> None:
-    pages = ([FakeBlob(f"{p:03d}{i:03d}.jpg") for i in range(1000)] for p in range(10))
-    result = scan_listing(pages, max_blobs=10**6, time_budget=1e9)
+    pages = [[FakeBlob(f"{p:03d}{i:03d}.jpg") for i in range(1000)] for p in range(10)]
+    result = asyncio.run(scan_listing(_listing(pages), max_blobs=10**6, time_budget=1e9))
     assert result.complete and result.scanned == 10_000
     assert [s["name"] for s in result.first] == [f"000{i:03d}.jpg" for i in range(10)]
     spread = [s["name"] for s in result.spread]
