@@ -118,7 +118,7 @@ _NO_ACCOUNT = "the storage account does not exist"
 
 
 class AsyncInert:
-    """An async resource with nothing to close: ``close`` and ``async with`` do nothing."""
+    """An async resource whose ``async with`` ends in ``close()``, which does nothing here."""
 
     async def close(self) -> None:
         pass
@@ -132,7 +132,7 @@ class AsyncInert:
         ev: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> None:
-        pass
+        await self.close()
 
 
 class _InertTransport(AsyncInert, AsyncHttpTransport):  # type: ignore[type-arg]
@@ -160,14 +160,6 @@ class _Wrapper(_InertTransport):
     async def close(self) -> None:
         if self._owns:
             await self._inner.close()
-
-    async def __aexit__(
-        self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        await self.close()
 
     async def sleep(self, duration: float) -> None:
         await self._inner.sleep(duration)
