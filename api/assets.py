@@ -3,6 +3,8 @@ read URL for one blob."""
 
 from __future__ import annotations
 
+import asyncio
+
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
@@ -13,6 +15,7 @@ from shared.customer_storage import classify_error
 from shared.errors import FieldError, NotFoundError, UpstreamError, ValidationError
 from shared.reasons import Reason
 from shared.store.assets import AssetStatus, get_asset, query_assets
+from shared.store.connections import Connection
 from shared.sync.links import read_url
 from shared.sync.views import asset_name, asset_view
 from shared.wiring import wiring
@@ -69,17 +72,14 @@ def list_assets(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route=_BASE + "/{asset}/url", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_boundary
-def get_asset_url(req: func.HttpRequest) -> func.HttpResponse:
+async def get_asset_url(req: func.HttpRequest) -> func.HttpResponse:
     org, connection_id = params.route_ids(req)
     name = asset_name(str(req.route_params.get("asset") or ""))
-    wiring().orgs.require(org)
-    connection = wiring().connections.get(org, connection_id)
-    row = get_asset(wiring().assets, connection.connection_id, name)
-    if row is None or row.get("status") == AssetStatus.REMOVED.value:
-        raise NotFoundError("no such asset in this connection", code="asset_not_found")
+    # Table I/O runs on a worker thread: an async route never blocks the event loop.
+    connection = await asyncio.to_thread(_asset_connection, org, connection_id, name)
     storage = wiring().storage
     try:
-        url, expires = read_url(
+        url, expires = await read_url(
             storage=storage,
             settings=wiring().settings,
             account=connection.account,
@@ -101,3 +101,13 @@ def get_asset_url(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(
         {"url": url, "expiresAt": expires.isoformat()}, headers={"Cache-Control": "no-store"}
     )
+
+
+def _asset_connection(org: str, connection_id: str, name: str) -> Connection:
+    """The connection holding asset ``name`` (404 when it has no such asset)."""
+    wiring().orgs.require(org)
+    connection = wiring().connections.get(org, connection_id)
+    row = get_asset(wiring().assets, connection.connection_id, name)
+    if row is None or row.get("status") == AssetStatus.REMOVED.value:
+        raise NotFoundError("no such asset in this connection", code="asset_not_found")
+    return connection

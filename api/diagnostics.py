@@ -21,8 +21,8 @@ bp = df.Blueprint()
     auth_level=func.AuthLevel.FUNCTION,
 )
 @http_boundary
-def connections_test(req: func.HttpRequest) -> func.HttpResponse:
-    report = run_connection_test(
+async def connections_test(req: func.HttpRequest) -> func.HttpResponse:
+    report = await run_connection_test(
         *params.route_ids(req),
         orgs=wiring().orgs,
         connections=wiring().connections,

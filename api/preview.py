@@ -20,8 +20,8 @@ bp = df.Blueprint()
     auth_level=func.AuthLevel.FUNCTION,
 )
 @http_boundary
-def connections_preview(req: func.HttpRequest) -> func.HttpResponse:
-    report = preview_connection(
+async def connections_preview(req: func.HttpRequest) -> func.HttpResponse:
+    report = await preview_connection(
         *params.route_ids(req),
         orgs=wiring().orgs,
         connections=wiring().connections,

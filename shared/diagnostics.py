@@ -42,15 +42,17 @@ it), List Containers needs the role on the account.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from azure.core.exceptions import AzureError
-from azure.storage.blob import BlobProperties, ContainerClient
+from azure.storage.blob import BlobProperties
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from shared.customer_storage import (
     AccountProbe,
@@ -90,6 +92,14 @@ _log = logging.getLogger(__name__)
 PROPAGATION_SECONDS = 300
 _LIST_SAMPLE = 50
 _READ_BYTES = 512
+
+T = TypeVar("T")
+
+
+async def _first_page(pages: AsyncIterator[AsyncIterator[T]]) -> list[T]:
+    """The items of a pager's first page (its request is sent here); [] when it has none."""
+    page = await anext(pages, None)
+    return [item async for item in page] if page is not None else []
 
 
 class CheckStatus(str, Enum):
@@ -441,7 +451,7 @@ def _token_refused(ladder: _Ladder, target: _Target, tenant: str, exc: TokenRequ
         )
 
 
-def _identity(
+async def _identity(
     ladder: _Ladder, target: _Target, probe: AccountProbe, storage: CustomerStorage
 ) -> None:
     check = CheckId.IDENTITY
@@ -469,7 +479,7 @@ def _identity(
         )
         return
     try:
-        storage.request_token(tenant)
+        await storage.request_token(tenant)
     except TokenRequestError as exc:
         _token_refused(ladder, target, tenant, exc)
         return
@@ -504,7 +514,7 @@ def _role_fix(target: _Target) -> str:
     )
 
 
-def _list_failure(
+async def _list_failure(
     ladder: _Ladder,
     target: _Target,
     failure: StorageFailure,
@@ -533,7 +543,7 @@ def _list_failure(
             "container, then test again.",
         )
     elif fault is StorageFault.PERMISSION_DENIED:
-        if _role_scope_after_denial(ladder, target, client):
+        if await _role_scope_after_denial(ladder, target, client):
             ladder.add(
                 check,
                 CheckStatus.FAIL,
@@ -575,14 +585,16 @@ def _list_failure(
         ladder.add_storage_failure(check, failure, "Listing")
 
 
-def _role_scope_after_denial(ladder: _Ladder, target: _Target, client: ContainerClient) -> bool:
+async def _role_scope_after_denial(
+    ladder: _Ladder, target: _Target, client: ContainerClient
+) -> bool:
     """Listing was refused. Container properties need ``containers/read``, which the role grants
     whatever its condition says; listing needs ``blobs/read``, which the condition limits. So
     readable properties with listing refused means a role reaches the container but its
     condition names another container. (A role on the container itself, without condition,
     lists it fine.)"""
     try:
-        client.get_container_properties()
+        await client.get_container_properties()
     except AzureError:
         return False  # no role reaches the container at all
     role = target.setup["roleAssignment"]
@@ -607,7 +619,7 @@ def _pick_blob(blobs: list[BlobProperties]) -> BlobProperties | None:
     return candidates[0] if candidates else None
 
 
-def _read_blob(
+async def _read_blob(
     ladder: _Ladder, target: _Target, client: ContainerClient, blobs: list[BlobProperties]
 ) -> None:
     check = CheckId.READ_BLOB
@@ -621,7 +633,8 @@ def _read_blob(
         )
         return
     try:
-        data = client.download_blob(blob.name, offset=0, length=_READ_BYTES).readall()
+        stream = await client.download_blob(blob.name, offset=0, length=_READ_BYTES)
+        data = await stream.readall()
     except AzureError as exc:
         failure = classify_error(exc)
         if failure.fault is StorageFault.PERMISSION_DENIED:
@@ -651,14 +664,17 @@ def _read_blob(
     )
 
 
-def _role_scope(ladder: _Ladder, target: _Target, storage: CustomerStorage) -> list[str] | None:
+async def _role_scope(
+    ladder: _Ladder, target: _Target, storage: CustomerStorage
+) -> list[str] | None:
     """Listing works; where is the role? Listing the account's containers needs the role on
     the account. Returns the account's first containers, or None when they cannot be listed."""
     check = CheckId.ROLE_SCOPE
-    with storage.service_client(target.account, profile=RetryProfile.INTERACTIVE) as service:
+    async with storage.async_service_client(
+        target.account, profile=RetryProfile.INTERACTIVE
+    ) as service:
         try:
-            pages = service.list_containers(results_per_page=20).by_page()
-            names: list[str] = [c.name for c in next(iter(pages), [])]
+            names = await _container_names(service)
         except AzureError as exc:
             if classify_error(exc).fault is StorageFault.PERMISSION_DENIED:
                 ladder.add(
@@ -686,7 +702,13 @@ def _role_scope(ladder: _Ladder, target: _Target, storage: CustomerStorage) -> l
     return names
 
 
-def _least_privilege(
+async def _container_names(service: BlobServiceClient) -> list[str]:
+    """The names on the first page (20) of the account's containers."""
+    pages = service.list_containers(results_per_page=20).by_page()
+    return [c.name for c in await _first_page(pages)]
+
+
+async def _least_privilege(
     ladder: _Ladder,
     target: _Target,
     storage: CustomerStorage,
@@ -703,11 +725,12 @@ def _least_privilege(
             f"The role covers the container '{target.container}' only.",
         )
         return
-    with storage.service_client(target.account, profile=RetryProfile.INTERACTIVE) as service:
+    async with storage.async_service_client(
+        target.account, profile=RetryProfile.INTERACTIVE
+    ) as service:
         if names is None:
             try:
-                pages = service.list_containers(results_per_page=20).by_page()
-                names = [c.name for c in next(iter(pages), [])]
+                names = await _container_names(service)
             except AzureError:
                 ladder.add(
                     check,
@@ -726,7 +749,7 @@ def _least_privilege(
             )
             return
         for other in others:
-            verdict = _other_container_readable(service.get_container_client(other))
+            verdict = await _other_container_readable(service.get_container_client(other))
             if verdict is None:
                 continue
             if verdict:
@@ -762,14 +785,14 @@ def _least_privilege(
     )
 
 
-def _other_container_readable(client: ContainerClient) -> bool | None:
+async def _other_container_readable(client: ContainerClient) -> bool | None:
     """True: its blobs can be listed (and read); False: refused; None: could not tell."""
     try:
-        page: list[BlobProperties] = list(
-            next(iter(client.list_blobs(results_per_page=1).by_page()), [])
+        page: list[BlobProperties] = await _first_page(
+            client.list_blobs(results_per_page=1).by_page()
         )
         if page and (page[0].size or 0) > 0:
-            client.download_blob(page[0].name, offset=0, length=1).readall()
+            await (await client.download_blob(page[0].name, offset=0, length=1)).readall()
     except AzureError as exc:
         if classify_error(exc).fault is StorageFault.PERMISSION_DENIED:
             return False
@@ -777,7 +800,7 @@ def _other_container_readable(client: ContainerClient) -> bool | None:
     return True
 
 
-def _cors(
+async def _cors(
     ladder: _Ladder,
     target: _Target,
     storage: CustomerStorage,
@@ -788,7 +811,7 @@ def _cors(
     names = [b.name for b in blobs or []]
     videos = [n for n in names if kind_of(n) is MediaKind.VIDEO]
     path = (videos or names or [""])[0]
-    result = storage.preflight(target.account, target.container, path, origin=origin)
+    result = await storage.preflight(target.account, target.container, path, origin=origin)
     if result.allowed:
         ladder.add(
             check,
@@ -821,7 +844,7 @@ def _cors(
     )
 
 
-def run_checks(
+async def run_checks(
     *,
     connection_id: str,
     account: str,
@@ -850,7 +873,7 @@ def run_checks(
         ),
     )
     mode = settings.storage_mode.value
-    probe = storage.probe_account(account)
+    probe = await storage.probe_account(account)
     _storage_account(ladder, target, probe)
     later = (
         CheckId.IDENTITY,
@@ -866,7 +889,7 @@ def run_checks(
             ladder.skip(check, CheckId.STORAGE_ACCOUNT)
         return ladder.report(connection_id, mode)
 
-    _identity(ladder, target, probe, storage)
+    await _identity(ladder, target, probe, storage)
     blobs: list[BlobProperties] | None = None
     blocker = ladder.blocker(CheckId.NETWORK_ACCESS, CheckId.IDENTITY)
     if blocker is not None:
@@ -874,34 +897,35 @@ def run_checks(
             if check not in ladder.results:
                 ladder.skip(check, blocker)
     else:
-        blobs = _listing_checks(ladder, target, storage)
+        blobs = await _listing_checks(ladder, target, storage)
         if blobs is not None:
-            names = None if storage.emulator else _role_scope(ladder, target, storage)
-            _least_privilege(ladder, target, storage, storage.emulator, names)
+            names = None if storage.emulator else await _role_scope(ladder, target, storage)
+            await _least_privilege(ladder, target, storage, storage.emulator, names)
         else:
             blocker = ladder.blocker(CheckId.NETWORK_ACCESS, CheckId.LIST_BLOBS)
             for check in (CheckId.ROLE_SCOPE, CheckId.READ_BLOB, CheckId.LEAST_PRIVILEGE):
                 if check not in ladder.results:
                     ladder.skip(check, blocker or CheckId.LIST_BLOBS)
-    _cors(ladder, target, storage, settings.platform_origin, blobs)
+    await _cors(ladder, target, storage, settings.platform_origin, blobs)
     return ladder.report(connection_id, mode)
 
 
-def _listing_checks(
+async def _listing_checks(
     ladder: _Ladder, target: _Target, storage: CustomerStorage
 ) -> list[BlobProperties] | None:
     """network_access, list_blobs, role_scope and read_blob; the listed sample, or None when
     listing failed."""
-    with storage.container_client(
+    async with storage.async_container_client(
         target.account, target.container, profile=RetryProfile.INTERACTIVE
     ) as client:
         try:
             pages = client.list_blobs(
                 name_starts_with=target.prefix or None, results_per_page=_LIST_SAMPLE
             ).by_page()
-            blobs = list(next(iter(pages), []))
+            blobs: list[BlobProperties] = await _first_page(pages)
         except AzureError as exc:
-            _list_failure(ladder, target, classify_error(exc, emulator=storage.emulator), client)
+            failure = classify_error(exc, emulator=storage.emulator)
+            await _list_failure(ladder, target, failure, client)
             return None
         ladder.add(
             CheckId.NETWORK_ACCESS,
@@ -936,11 +960,11 @@ def _listing_checks(
                 "role_not_used",
                 "Emulator mode uses the account key; there is no role assignment to check.",
             )
-        _read_blob(ladder, target, client, blobs)
+        await _read_blob(ladder, target, client, blobs)
         return blobs
 
 
-def run_connection_test(
+async def run_connection_test(
     org_id: str,
     connection_id: str,
     *,
@@ -950,13 +974,12 @@ def run_connection_test(
     settings: Settings,
     now: Callable[[], datetime] = utcnow,
 ) -> ConnectionTestReport:
-    """``POST .../test``: run the ladder, store the report on the connection, return it."""
-    orgs.require(org_id)
-    require_connection_id(connection_id)
-    connection = connections.get(org_id, connection_id)
-    if connection.state is ConnectionState.DELETING:
-        raise ConflictError("this connection is being removed", code="connection_deleting")
-    report = run_checks(
+    """``POST .../test``: run the ladder, store the report on the connection, return it.
+
+    The table repositories block, so they run in a worker thread; the ladder runs on the
+    event loop."""
+    connection = await asyncio.to_thread(_connection, org_id, connection_id, orgs, connections)
+    report = await run_checks(
         connection_id=connection.connection_id,
         account=connection.account,
         container=connection.container,
@@ -966,8 +989,23 @@ def run_connection_test(
         previous=connection.last_test,
         now=now(),
     )
-    _store(connections, connection, report)
+    await asyncio.to_thread(_store, connections, connection, report)
     return report
+
+
+def _connection(
+    org_id: str,
+    connection_id: str,
+    orgs: OrganizationRepository,
+    connections: ConnectionRepository,
+) -> Connection:
+    """The connection to test (not one being removed)."""
+    orgs.require(org_id)
+    require_connection_id(connection_id)
+    connection = connections.get(org_id, connection_id)
+    if connection.state is ConnectionState.DELETING:
+        raise ConflictError("this connection is being removed", code="connection_deleting")
+    return connection
 
 
 def _store(

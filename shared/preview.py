@@ -10,8 +10,9 @@ well inside the 230-second HTTP limit on a huge container; a bounded answer says
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypedDict
@@ -31,8 +32,8 @@ from shared.inspection.model import Kind
 from shared.naming import require_connection_id
 from shared.settings import Settings
 from shared.store._common import iso, utcnow
-from shared.store.connections import ConnectionRepository, ConnectionState
-from shared.store.orgs import OrganizationRepository
+from shared.store.connections import Connection, ConnectionRepository, ConnectionState
+from shared.store.orgs import Organization, OrganizationRepository
 from shared.store.usage import UsageRepository, month_of
 
 __all__ = [
@@ -103,30 +104,31 @@ class ScanResult:
     spread: list[SampleItem]
 
 
-def scan_listing(
-    pages: Iterable[Iterable[BlobLike]],
+async def scan_listing(
+    pages: AsyncIterable[AsyncIterable[BlobLike]],
     *,
     max_blobs: int,
     time_budget: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> ScanResult:
-    """Count blobs by kind over listing ``pages`` until the listing ends, ``max_blobs`` are
-    counted, or ``time_budget`` seconds have passed (checked before each next page)."""
+    """Count blobs by kind over listing ``pages`` (``ContainerClient.list_blobs().by_page()``)
+    until the listing ends, ``max_blobs`` are counted, or ``time_budget`` seconds have passed
+    (checked before each next page)."""
     started = clock()
     counts = dict.fromkeys(MediaKind, 0)
     first: list[SampleItem] = []
     spread = _Spread(SPREAD_SAMPLE)
     scanned = 0
     stopped_by: str | None = None
-    iterator = iter(pages)
+    iterator = aiter(pages)
     while True:
         if scanned and clock() - started >= time_budget:
             stopped_by = "time_budget"
             break
-        page = next(iterator, None)
+        page = await anext(iterator, None)
         if page is None:
             break
-        for blob in page:
+        async for blob in page:
             if scanned >= max_blobs:
                 stopped_by = "max_blobs"
                 break
@@ -251,7 +253,7 @@ def _upstream(failure: StorageFailure) -> UpstreamError:
     )
 
 
-def preview_connection(
+async def preview_connection(
     org_id: str,
     connection_id: str,
     *,
@@ -266,18 +268,15 @@ def preview_connection(
 ) -> PreviewReport:
     """``POST .../preview``: bounded scan of the prefix, counts, sample and the quota cost.
 
-    The customer's storage refusing the listing is a 424 problem naming the cause."""
-    org = orgs.require(org_id)
-    require_connection_id(connection_id)
-    connection = connections.get(org_id, connection_id)
-    if connection.state is ConnectionState.DELETING:
-        raise ConflictError("this connection is being removed", code="connection_deleting")
+    The customer's storage refusing the listing is a 424 problem naming the cause. The table
+    repositories block, so they run in a worker thread; the scan runs on the event loop."""
+    org, connection = await asyncio.to_thread(_load, org_id, connection_id, orgs, connections)
     now = now or utcnow()
-    with storage.container_client(
+    async with storage.async_container_client(
         connection.account, connection.container, profile=RetryProfile.INTERACTIVE
     ) as client:
         try:
-            result = scan_listing(
+            result = await scan_listing(
                 client.list_blobs(
                     name_starts_with=connection.prefix or None, results_per_page=page_size
                 ).by_page(),
@@ -287,11 +286,10 @@ def preview_connection(
             )
         except AzureError as exc:
             raise _upstream(classify_error(exc, emulator=storage.emulator)) from None
-    connections.record_preview(connection, result.scanned)
+    month = month_of(now)
+    used = await asyncio.to_thread(_record, connections, connection, result, usage, org, month)
     images, videos = result.counts[MediaKind.IMAGE], result.counts[MediaKind.VIDEO]
     rows = images * settings.data_rows_per_image + videos * settings.data_rows_per_video
-    month = month_of(now)
-    used = usage.used(org.org_id, month)
     remaining = max(0, org.monthly_quota - used)
     sufficient: bool | None = rows <= remaining
     if not result.complete and sufficient:
@@ -333,3 +331,31 @@ def preview_connection(
             timeBudgetSeconds=settings.preview_time_budget_seconds,
         ),
     )
+
+
+def _load(
+    org_id: str,
+    connection_id: str,
+    orgs: OrganizationRepository,
+    connections: ConnectionRepository,
+) -> tuple[Organization, Connection]:
+    """The organisation and the connection to preview (not one being removed)."""
+    org = orgs.require(org_id)
+    require_connection_id(connection_id)
+    connection = connections.get(org_id, connection_id)
+    if connection.state is ConnectionState.DELETING:
+        raise ConflictError("this connection is being removed", code="connection_deleting")
+    return org, connection
+
+
+def _record(
+    connections: ConnectionRepository,
+    connection: Connection,
+    result: ScanResult,
+    usage: UsageRepository,
+    org: Organization,
+    month: str,
+) -> int:
+    """Store the scanned total on the connection; return the organisation's usage this month."""
+    connections.record_preview(connection, result.scanned)
+    return usage.used(org.org_id, month)

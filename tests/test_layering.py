@@ -222,3 +222,70 @@ def test_the_blocking_call_checker_sees_one(tmp_path: Path) -> None:
     sample = tmp_path / "bad.py"
     sample.write_text("async def f(runs, w):\n    runs.get('a')\n    w().runs.list('c')\n")
     assert len(blocking_calls_in_async_functions(sample)) == 2
+
+
+#: Blocking clients and pipeline parts of the Blob SDK and azure-core: customer storage is
+#: reached through ``azure.storage.blob.aio`` clients on an async transport only.
+BLOCKING_STORAGE = (
+    "azure.storage.blob.BlobServiceClient",
+    "azure.storage.blob.ContainerClient",
+    "azure.storage.blob.BlobClient",
+    "azure.storage.blob.ExponentialRetry",
+    "azure.storage.blob.LinearRetry",
+    "azure.core.pipeline.Pipeline",
+    "azure.core.pipeline.policies.HTTPPolicy",
+    "azure.core.pipeline.transport.HttpTransport",
+    "azure.core.pipeline.transport.RequestsTransport",
+)
+
+
+def test_customer_storage_has_no_blocking_client() -> None:
+    """Only the metadata store (``shared/store``) may still build a blocking blob client."""
+    bad = [
+        v
+        for package in ("shared", "api", "activities", "orchestrators")
+        for v in violations(package, BLOCKING_STORAGE)
+        if not v.startswith("shared/store/")
+    ]
+    assert bad == []
+
+
+#: The use cases that reach a customer's storage account (coroutines).
+STORAGE_USE_CASES = {"run_connection_test", "run_checks", "preview_connection", "read_url"}
+
+
+def blocking_functions_touching_storage(path: Path) -> list[str]:
+    """Plain ``def`` functions that use the customer storage (``wiring().storage``) or call a
+    storage use case: a route that touches storage must be ``async def``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        for node in ast.walk(fn):
+            uses_storage = isinstance(node, ast.Attribute) and node.attr == "storage"
+            calls_use_case = isinstance(node, ast.Call) and (
+                getattr(node.func, "id", None) in STORAGE_USE_CASES
+                or getattr(node.func, "attr", None) in STORAGE_USE_CASES
+            )
+            if uses_storage or calls_use_case:
+                found.append(f"{path.name}:{node.lineno} in {fn.name}()")
+                break
+    return found
+
+
+def test_routes_that_touch_customer_storage_are_async() -> None:
+    assert [f for p in python_files("api") for f in blocking_functions_touching_storage(p)] == []
+
+
+def test_the_storage_route_checker_sees_one(tmp_path: Path) -> None:
+    sample = tmp_path / "bad.py"
+    sample.write_text(
+        "def a(req):\n    return wiring().storage\n"
+        "def b(req):\n    return preview_connection('o', 'c')\n"
+        "async def c(req):\n    return await read_url(storage=wiring().storage)\n"
+    )
+    assert [f.split(" in ")[1] for f in blocking_functions_touching_storage(sample)] == [
+        "a()",
+        "b()",
+    ]

@@ -1,4 +1,5 @@
-"""Read-only access to customers' Azure Blob Storage, shared by the wizard and the sync engine.
+"""Read-only access to customers' Azure Blob Storage, shared by the wizard and the sync engine;
+async only (``azure.storage.blob.aio`` clients on an azure-core async transport).
 
 Two modes (``Settings.storage_mode``):
 
@@ -14,10 +15,10 @@ Two modes (``Settings.storage_mode``):
 Public surface::
 
     storage = CustomerStorage(settings)                 # transport=, per_call_policies= for tests
-    with storage.container_client(account, container) as cc: ...          # sync
-    async with storage.async_container_client(account, container) as cc: ...   # aio
-    storage.probe_account(account)       # exists? tenant? (anonymous request)
-    storage.preflight(account, container, blob, origin=...)   # CORS, as a browser does it
+    async with storage.async_container_client(account, container) as cc: ...
+    async with storage.async_service_client(account) as service: ...
+    await storage.probe_account(account)       # exists? tenant? (anonymous request)
+    await storage.preflight(account, container, blob, origin=...)   # CORS, as a browser does it
     storage.close()                      # closes the per-tenant credentials
     await list_blobs_page(cc, prefix=..., page_size=..., marker=...)  # lean listing page
     classify_error(exc)                  # StorageFailure(fault=StorageFault.X, status, code)
@@ -33,7 +34,6 @@ from __future__ import annotations
 from shared.customer_storage._access import AccountProbe, CustomerStorage, PreflightResult
 from shared.customer_storage._credentials import (
     STORAGE_SCOPE,
-    AsyncTenantPinnedCredential,
     PlatformIdentity,
     TenantPinnedCredential,
     tenant_from_challenge,
@@ -49,12 +49,9 @@ from shared.customer_storage._errors import (
 )
 from shared.customer_storage._listing import ListedBlob, list_blobs_page
 from shared.customer_storage._pipeline import (
-    AsyncPolicy,
-    AsyncPolicyTransport,
     Policy,
     PolicyTransport,
     RetryProfile,
-    async_retry_policy,
     retry_policy,
 )
 
@@ -62,9 +59,6 @@ __all__ = [
     "STORAGE_SCOPE",
     "AccountNotFoundError",
     "AccountProbe",
-    "AsyncPolicy",
-    "AsyncPolicyTransport",
-    "AsyncTenantPinnedCredential",
     "CustomerStorage",
     "ListedBlob",
     "PlatformIdentity",
@@ -76,7 +70,6 @@ __all__ = [
     "StorageFault",
     "TenantPinnedCredential",
     "TokenRequestError",
-    "async_retry_policy",
     "classify_error",
     "classify_http",
     "is_account_not_found",

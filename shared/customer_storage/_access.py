@@ -11,32 +11,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.core.exceptions import AzureError
-from azure.core.pipeline import Pipeline
-from azure.core.pipeline.transport import (
-    AioHttpTransport,
-    AsyncHttpTransport,
-    HttpTransport,
-    RequestsTransport,
-)
+from azure.core.pipeline import AsyncPipeline
+from azure.core.pipeline.transport import AioHttpTransport, AsyncHttpTransport
 from azure.core.rest import HttpRequest
-from azure.storage.blob import BlobServiceClient, ContainerClient
-from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
-from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from shared.customer_storage._credentials import (
     STORAGE_SCOPE,
-    AsyncTenantPinnedCredential,
     PlatformIdentity,
     TenantPinnedCredential,
-    TenantSource,
     tenant_from_challenge,
 )
 from shared.customer_storage._errors import (
@@ -46,13 +37,9 @@ from shared.customer_storage._errors import (
     classify_http,
 )
 from shared.customer_storage._pipeline import (
-    AsyncMissingAccountTransport,
-    AsyncPolicy,
     MissingAccountTransport,
     Policy,
     RetryProfile,
-    async_compose_transport,
-    async_retry_policy,
     compose_transport,
     retry_policy,
     timeouts,
@@ -61,8 +48,6 @@ from shared.naming import require_container, require_storage_account
 from shared.settings import Settings, StorageMode
 
 __all__ = ["AccountProbe", "CustomerStorage", "PreflightResult"]
-
-T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity"):
@@ -102,11 +87,13 @@ class PreflightResult:
 
 
 class CustomerStorage:
-    """Factory of read-only clients for customers' storage accounts; one per process is enough.
+    """Factory of read-only ``azure.storage.blob.aio`` clients for customers' storage accounts,
+    and the anonymous probe and CORS preflight; one per process is enough (its clients may be
+    built on any event loop).
 
-    ``transport`` / ``async_transport`` replace the HTTP transport (fault injection in tests);
-    ``per_call_policies`` / ``async_per_call_policies`` run on every attempt right before it.
-    The factories take the same keywords to override them per client. A transport passed in is
+    ``transport`` (an azure-core ``AsyncHttpTransport``) replaces the HTTP transport (fault
+    injection in tests); ``per_call_policies`` run on every attempt right before it. The
+    factories take the same keywords to override them per client. A transport passed in is
     shared and never closed by the clients built on it. ``credential`` replaces the platform
     app's per-tenant credentials with one asked for ``tenant_id=`` (not closed here).
     ``close()`` closes the per-tenant credentials.
@@ -116,18 +103,14 @@ class CustomerStorage:
         self,
         settings: Settings,
         *,
-        transport: HttpTransport | None = None,  # type: ignore[type-arg]
-        async_transport: AsyncHttpTransport | None = None,  # type: ignore[type-arg]
+        transport: AsyncHttpTransport | None = None,  # type: ignore[type-arg]
         per_call_policies: Sequence[Policy] = (),
-        async_per_call_policies: Sequence[AsyncPolicy] = (),
         credential: TokenCredential | None = None,
         profile: RetryProfile = RetryProfile.BACKGROUND,
     ) -> None:
         self._settings = settings
         self._transport = transport
-        self._async_transport = async_transport
         self._policies = tuple(per_call_policies)
-        self._async_policies = tuple(async_per_call_policies)
         self._identity = PlatformIdentity(settings, credential)
         self._profile = profile
         self._lock = threading.Lock()
@@ -176,7 +159,7 @@ class CustomerStorage:
         key = self._settings.emulator_key(account)
         return AzureNamedKeyCredential(account, key) if key else None
 
-    def tenant_of(self, account: str) -> str | None:
+    async def tenant_of(self, account: str) -> str | None:
         """The customer's tenant (Azure mode), discovered from the bearer challenge and cached
         for an hour; None when the account gave no challenge."""
         if self.emulator:
@@ -186,138 +169,62 @@ class CustomerStorage:
             cached = self._tenants.get(account)
         if cached and cached[1] > now:
             return cached[0]
-        return self.probe_account(account).tenant_id
+        return (await self.probe_account(account)).tenant_id
 
     def _remember_tenant(self, account: str, tenant: str) -> None:
         with self._lock:
             self._tenants[account] = (tenant, time.monotonic() + _TENANT_TTL_SECONDS)
 
-    def request_token(self, tenant_id: str) -> datetime:
+    async def request_token(self, tenant_id: str) -> datetime:
         """Get a storage token in ``tenant_id`` (Azure mode) and return its expiry; the token
         itself never leaves this object. Raises ``TokenRequestError``."""
-        token = TenantPinnedCredential(self._identity, tenant_id).get_token(STORAGE_SCOPE)
+        token = await TenantPinnedCredential(self._identity, tenant_id).get_token(STORAGE_SCOPE)
         return datetime.fromtimestamp(token.expires_on, UTC)
 
     # -- transports and clients ----------------------------------------------------------------
-    # The sync and async flavours choose alike; they differ in the SDK classes they build on.
-    def _inner_transport(
-        self,
-        account: str,
-        profile: RetryProfile,
-        chosen: T | None,
-        missing: Callable[[], T],
-        default: Callable[..., T],
-    ) -> tuple[T, bool]:
-        """The transport under the policies, and whether the client owns it: a stand-in that
-        fails every request for an account the emulator does not serve, else the one passed in
-        (shared, never closed), else a new ``default`` transport with the profile's timeouts."""
-        if not self.knows_account(account):
-            return missing(), True
-        if chosen is None:
-            options: dict[str, Any] = dict(timeouts(profile))
-            if self._settings.tls_ca_bundle and not self.emulator:
-                options["connection_verify"] = self._settings.tls_ca_bundle
-            fresh = default(use_env_settings=self._settings.use_env_proxies, **options)
-            return fresh, True
-        return chosen, False
-
-    def _client_credential(
-        self, account: str, pinned: Callable[[PlatformIdentity, TenantSource], Any]
-    ) -> Any:
-        """The account's key (emulator mode), else the platform credential pinned to the
-        account's tenant (``pinned`` is the sync or async flavour)."""
-        if self.emulator:
-            return self._key_credential(account)
-        return pinned(self._identity, lambda: self.tenant_of(account))
-
-    def _sync_transport(
-        self,
-        account: str,
-        profile: RetryProfile,
-        transport: HttpTransport | None,  # type: ignore[type-arg]
-        policies: Sequence[Policy] | None,
-    ) -> HttpTransport:  # type: ignore[type-arg]
-        inner, owns = self._inner_transport(
-            account,
-            profile,
-            transport or self._transport,
-            MissingAccountTransport,
-            RequestsTransport,
-        )
-        policies = self._policies if policies is None else tuple(policies)
-        return compose_transport(inner, policies, owns=owns)
-
-    def _async_transport_for(
+    def _transport_for(
         self,
         account: str,
         profile: RetryProfile,
         transport: AsyncHttpTransport | None,  # type: ignore[type-arg]
-        policies: Sequence[AsyncPolicy] | None,
+        policies: Sequence[Policy] | None,
     ) -> AsyncHttpTransport:  # type: ignore[type-arg]
-        inner, owns = self._inner_transport(
-            account,
-            profile,
-            transport or self._async_transport,
-            AsyncMissingAccountTransport,
-            AioHttpTransport,
-        )
-        policies = self._async_policies if policies is None else tuple(policies)
-        return async_compose_transport(inner, policies, owns=owns)
+        """The policies in front of the transport under them: a stand-in that fails every
+        request for an account the emulator does not serve, else the one passed in (shared,
+        never closed), else a new aiohttp transport with the profile's timeouts (owned by the
+        client)."""
+        policies = self._policies if policies is None else tuple(policies)
+        if not self.knows_account(account):
+            return compose_transport(MissingAccountTransport(), policies, owns=True)
+        chosen = transport or self._transport
+        if chosen is not None:
+            return compose_transport(chosen, policies, owns=False)
+        options: dict[str, Any] = dict(timeouts(profile))
+        if self._settings.tls_ca_bundle and not self.emulator:
+            options["connection_verify"] = self._settings.tls_ca_bundle
+        fresh = AioHttpTransport(use_env_settings=self._settings.use_env_proxies, **options)
+        return compose_transport(fresh, policies, owns=True)
 
     def _client_options(
         self,
         account: str,
         profile: RetryProfile | None,
-        transport: HttpTransport | None,  # type: ignore[type-arg]
+        transport: AsyncHttpTransport | None,  # type: ignore[type-arg]
         policies: Sequence[Policy] | None,
     ) -> dict[str, Any]:
-        """Credential, transport and retry policy of a sync client (the sync factories build
-        them before checking the account name, as they always have)."""
+        """Credential, transport and retry policy of a client: the account's key (emulator
+        mode), else the platform credential pinned to the account's tenant."""
         profile = profile or self._profile
+        credential: Any = (
+            self._key_credential(account)
+            if self.emulator
+            else TenantPinnedCredential(self._identity, lambda: self.tenant_of(account))
+        )
         return {
-            "credential": self._client_credential(account, TenantPinnedCredential),
-            "transport": self._sync_transport(account, profile, transport, policies),
+            "credential": credential,
+            "transport": self._transport_for(account, profile, transport, policies),
             "retry_policy": retry_policy(profile),
         }
-
-    def _async_client_options(
-        self,
-        account: str,
-        profile: RetryProfile | None,
-        transport: AsyncHttpTransport | None,  # type: ignore[type-arg]
-        policies: Sequence[AsyncPolicy] | None,
-    ) -> dict[str, Any]:
-        """Credential, transport and retry policy of an async client."""
-        profile = profile or self._profile
-        return {
-            "credential": self._client_credential(account, AsyncTenantPinnedCredential),
-            "transport": self._async_transport_for(account, profile, transport, policies),
-            "retry_policy": async_retry_policy(profile),
-        }
-
-    def service_client(
-        self,
-        account: str,
-        *,
-        profile: RetryProfile | None = None,
-        transport: HttpTransport | None = None,  # type: ignore[type-arg]
-        per_call_policies: Sequence[Policy] | None = None,
-    ) -> BlobServiceClient:
-        options = self._client_options(account, profile, transport, per_call_policies)
-        return BlobServiceClient(self.account_url(account), **options)
-
-    def container_client(
-        self,
-        account: str,
-        container: str,
-        *,
-        profile: RetryProfile | None = None,
-        transport: HttpTransport | None = None,  # type: ignore[type-arg]
-        per_call_policies: Sequence[Policy] | None = None,
-    ) -> ContainerClient:
-        require_container(container)
-        options = self._client_options(account, profile, transport, per_call_policies)
-        return ContainerClient(self.account_url(account), container, **options)
 
     def async_service_client(
         self,
@@ -325,11 +232,12 @@ class CustomerStorage:
         *,
         profile: RetryProfile | None = None,
         transport: AsyncHttpTransport | None = None,  # type: ignore[type-arg]
-        per_call_policies: Sequence[AsyncPolicy] | None = None,
-    ) -> AsyncBlobServiceClient:
-        return AsyncBlobServiceClient(
+        per_call_policies: Sequence[Policy] | None = None,
+    ) -> BlobServiceClient:
+        """An ``azure.storage.blob.aio`` service client (use ``async with``)."""
+        return BlobServiceClient(
             self.account_url(account),
-            **self._async_client_options(account, profile, transport, per_call_policies),
+            **self._client_options(account, profile, transport, per_call_policies),
         )
 
     def async_container_client(
@@ -339,34 +247,34 @@ class CustomerStorage:
         *,
         profile: RetryProfile | None = None,
         transport: AsyncHttpTransport | None = None,  # type: ignore[type-arg]
-        per_call_policies: Sequence[AsyncPolicy] | None = None,
-    ) -> AsyncContainerClient:
+        per_call_policies: Sequence[Policy] | None = None,
+    ) -> ContainerClient:
         """An ``azure.storage.blob.aio`` container client (use ``async with``); one client
         serves many concurrent reads."""
         require_container(container)
-        return AsyncContainerClient(
+        return ContainerClient(
             self.account_url(account),
             container,
-            **self._async_client_options(account, profile, transport, per_call_policies),
+            **self._client_options(account, profile, transport, per_call_policies),
         )
 
     # -- anonymous requests: probe and CORS preflight ------------------------------------------
-    def _send_anonymous(
+    async def _send_anonymous(
         self,
         account: str,
         request: HttpRequest,
-        transport: HttpTransport | None,  # type: ignore[type-arg]
+        transport: AsyncHttpTransport | None,  # type: ignore[type-arg]
         policies: Sequence[Policy] | None,
     ) -> Any:
-        chosen = self._sync_transport(account, RetryProfile.INTERACTIVE, transport, policies)
-        with Pipeline(transport=chosen, policies=[]) as pipeline:
-            return pipeline.run(request).http_response
+        chosen = self._transport_for(account, RetryProfile.INTERACTIVE, transport, policies)
+        async with AsyncPipeline(transport=chosen, policies=[]) as pipeline:
+            return (await pipeline.run(request)).http_response
 
-    def probe_account(
+    async def probe_account(
         self,
         account: str,
         *,
-        transport: HttpTransport | None = None,  # type: ignore[type-arg]
+        transport: AsyncHttpTransport | None = None,  # type: ignore[type-arg]
         per_call_policies: Sequence[Policy] | None = None,
     ) -> AccountProbe:
         """One anonymous request to the account: does it exist, and which tenant owns it.
@@ -380,7 +288,7 @@ class CustomerStorage:
             headers={"x-ms-version": _PROBE_API_VERSION},
         )
         try:
-            response = self._send_anonymous(account, request, transport, per_call_policies)
+            response = await self._send_anonymous(account, request, transport, per_call_policies)
         except AzureError as exc:
             refused = classify_error(exc, emulator=self.emulator)
             exists = False if refused.fault is StorageFault.ACCOUNT_NOT_FOUND else None
@@ -402,7 +310,7 @@ class CustomerStorage:
         failure = StorageFailure(fault, status, code) if fault in keep and fault else None
         return AccountProbe(account, True, tenant, status, code, failure)
 
-    def preflight(
+    async def preflight(
         self,
         account: str,
         container: str,
@@ -410,7 +318,7 @@ class CustomerStorage:
         *,
         origin: str,
         method: str = "GET",
-        transport: HttpTransport | None = None,  # type: ignore[type-arg]
+        transport: AsyncHttpTransport | None = None,  # type: ignore[type-arg]
         per_call_policies: Sequence[Policy] | None = None,
     ) -> PreflightResult:
         """Send the CORS preflight a browser on ``origin`` sends before reading ``blob``."""
@@ -420,7 +328,7 @@ class CustomerStorage:
             headers={"Origin": origin, "Access-Control-Request-Method": method},
         )
         try:
-            response = self._send_anonymous(account, request, transport, per_call_policies)
+            response = await self._send_anonymous(account, request, transport, per_call_policies)
         except AzureError as exc:
             return PreflightResult(False, failure=classify_error(exc, emulator=self.emulator))
         status = int(response.status_code)

@@ -30,7 +30,7 @@ import base64
 import binascii
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,7 +45,6 @@ from shared.settings import CredentialKind, Settings
 __all__ = [
     "STORAGE_SCOPE",
     "TOKEN_EXCHANGE_SCOPE",
-    "AsyncTenantPinnedCredential",
     "PlatformIdentity",
     "TenantPinnedCredential",
     "TenantSource",
@@ -273,52 +272,34 @@ def _aad_code_in(exc: BaseException) -> str | None:
     return None
 
 
-TenantSource = str | Callable[[], str | None] | None
+#: A tenant id, or a coroutine function that discovers it (None: the platform's home tenant).
+TenantSource = str | Callable[[], Awaitable[str | None]] | None
 
 
-class TenantPinnedCredential:
-    """Requests tokens in the customer's tenant unless a challenge names another one.
+class TenantPinnedCredential(AsyncInert):
+    """An ``aio`` credential that requests tokens in the customer's tenant unless a challenge
+    names another one.
 
-    ``tenant`` is a tenant id, or a function that discovers it (called at the first token
-    request, so building a client never blocks on the network)."""
+    ``tenant`` is a tenant id, or a coroutine function that discovers it (awaited at the first
+    token request, so building a client never waits on the network). The token itself comes
+    from ``PlatformIdentity``'s azure-identity credential in a worker thread: one credential
+    (and its token cache) serves every event loop, and tokens are cached for about an hour, so
+    the thread hop is rare."""
 
     def __init__(self, identity: PlatformIdentity, tenant: TenantSource) -> None:
         self._identity = identity
         self._tenant = tenant
-        self._lock = threading.Lock()
+        self._lock: asyncio.Lock | None = None
 
-    @property
-    def tenant_id(self) -> str | None:
-        with self._lock:
-            if callable(self._tenant):
-                self._tenant = self._tenant()
+    async def tenant_id(self) -> str | None:
+        """The pinned tenant (discovered once, on first use)."""
+        if not callable(self._tenant):
             return self._tenant
-
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        return _token(
-            self._identity,
-            scopes,
-            claims=claims,
-            tenant_id=tenant_id or self.tenant_id,
-            enable_cae=enable_cae,
-            kwargs=kwargs,
-        )
-
-
-class AsyncTenantPinnedCredential(AsyncInert):
-    """The async face of the same credential: the sync credential runs in a worker thread, so
-    one credential (and its token cache) serves every event loop; tokens are cached for about
-    an hour, so the thread hop is rare."""
-
-    def __init__(self, identity: PlatformIdentity, tenant: TenantSource) -> None:
-        self._sync = TenantPinnedCredential(identity, tenant)
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            if callable(self._tenant):
+                self._tenant = await self._tenant()
+            return self._tenant
 
     async def get_token(
         self,
@@ -329,10 +310,11 @@ class AsyncTenantPinnedCredential(AsyncInert):
         **kwargs: Any,
     ) -> AccessToken:
         return await asyncio.to_thread(
-            self._sync.get_token,
-            *scopes,
+            _token,
+            self._identity,
+            scopes,
             claims=claims,
-            tenant_id=tenant_id,
+            tenant_id=tenant_id or await self.tenant_id(),
             enable_cae=enable_cae,
-            **kwargs,
+            kwargs=kwargs,
         )

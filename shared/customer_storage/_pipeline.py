@@ -1,4 +1,4 @@
-"""Transport composition and retry profiles for customer-storage clients.
+"""Transport composition and retry profiles for customer-storage clients (``aio`` only).
 
 The Blob SDK takes a ``transport=`` but no extra policies, so ``per_call_policies`` are run by a
 transport wrapper: a small azure-core pipeline in front of the real transport. Those policies
@@ -15,36 +15,26 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Self
 
-from azure.core.pipeline import AsyncPipeline, Pipeline
-from azure.core.pipeline.policies import (
-    AsyncHTTPPolicy,
-    HTTPPolicy,
-    SansIOHTTPPolicy,
-)
-from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
-from azure.storage.blob import ExponentialRetry
-from azure.storage.blob.aio import ExponentialRetry as AsyncExponentialRetry
+from azure.core.pipeline import AsyncPipeline
+from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
+from azure.core.pipeline.transport import AsyncHttpTransport
+from azure.storage.blob.aio import ExponentialRetry
 
 from shared.customer_storage._errors import AccountNotFoundError, is_account_not_found
 
 __all__ = [
     "AsyncInert",
-    "AsyncMissingAccountTransport",
-    "AsyncPolicy",
-    "AsyncPolicyTransport",
     "MissingAccountTransport",
     "Policy",
     "PolicyTransport",
     "RetryProfile",
-    "async_compose_transport",
-    "async_retry_policy",
     "compose_transport",
     "retry_policy",
     "timeouts",
 ]
 
-Policy = HTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]
-AsyncPolicy = AsyncHTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]
+#: A policy run on every attempt right before the wire.
+Policy = AsyncHTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]
 
 
 class RetryProfile(str, Enum):
@@ -92,12 +82,12 @@ def _backoff(shape: _RetryShape, count: int) -> float:
     return max(0.0, shape.scale * jittered)
 
 
-class _ShortRetryMixin:
-    """Storage retry with fractional backoff; a host that does not exist is never retried.
+class _ShortRetry(ExponentialRetry):
+    """Storage retry with fractional backoff; a host that does not exist is never retried."""
 
-    Put before the SDK's sync or async ``ExponentialRetry``, whose ``increment`` it extends."""
-
-    _shape: _RetryShape
+    def __init__(self, shape: _RetryShape) -> None:
+        super().__init__(retry_total=shape.total, initial_backoff=0, increment_base=0)
+        self._shape = shape
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
         return _backoff(self._shape, int(settings["count"]))
@@ -111,126 +101,24 @@ class _ShortRetryMixin:
     ) -> bool:
         if error is not None and is_account_not_found(error):
             return False
-        return bool(super().increment(settings, request, response, error))  # type: ignore[misc]
-
-
-class _ShortRetry(_ShortRetryMixin, ExponentialRetry):
-    def __init__(self, shape: _RetryShape) -> None:
-        super().__init__(retry_total=shape.total, initial_backoff=0, increment_base=0)
-        self._shape = shape
-
-
-class _AsyncShortRetry(_ShortRetryMixin, AsyncExponentialRetry):
-    def __init__(self, shape: _RetryShape) -> None:
-        super().__init__(retry_total=shape.total, initial_backoff=0, increment_base=0)
-        self._shape = shape
+        return bool(super().increment(settings, request, response, error))
 
 
 def retry_policy(profile: RetryProfile) -> ExponentialRetry:
     return _ShortRetry(_SHAPES[profile])
 
 
-def async_retry_policy(profile: RetryProfile) -> AsyncExponentialRetry:
-    return _AsyncShortRetry(_SHAPES[profile])
-
-
 # -- transports ---------------------------------------------------------------------------------
 
 
-# Who builds a transport closes it: ``with`` on these wrappers neither opens nor closes anything,
-# and a wrapper closes its inner transport only when it ``owns`` it. The sync and async classes
-# mirror each other; they differ only in ``await``.
+# Who builds a transport closes it: a wrapper opens nothing on ``async with`` and closes (on
+# ``close()`` or leaving ``async with``) its inner transport only when it ``owns`` it.
 
 _NO_ACCOUNT = "the storage account does not exist"
 
 
-class _InertTransport(HttpTransport):  # type: ignore[type-arg]
-    """``open``, ``close`` and ``with`` do nothing."""
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        et: type[BaseException] | None = None,
-        ev: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        pass
-
-
-class _Wrapper(_InertTransport):
-    """Opens and sleeps through ``inner``; closes it only when it ``owns`` it."""
-
-    def __init__(self, inner: HttpTransport, *, owns: bool = False) -> None:  # type: ignore[type-arg]
-        self._inner = inner
-        self._owns = owns
-
-    def open(self) -> None:
-        self._inner.open()
-
-    def close(self) -> None:
-        if self._owns:
-            self._inner.close()
-
-    def sleep(self, duration: float) -> None:
-        self._inner.sleep(duration)
-
-
-class PolicyTransport(_Wrapper):
-    """Runs ``policies`` before ``inner``; closes ``inner`` only when it ``owns`` it."""
-
-    def __init__(
-        self,
-        inner: HttpTransport,  # type: ignore[type-arg]
-        policies: Sequence[Policy],
-        *,
-        owns: bool = False,
-    ) -> None:
-        super().__init__(inner, owns=owns)
-        self._pipeline: Pipeline[Any, Any] = Pipeline(
-            transport=_NonClosing(inner), policies=list(policies)
-        )
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        return self._pipeline.run(request, **kwargs).http_response
-
-
-class _NonClosing(_Wrapper):
-    """A shared transport: clients built on it may close, the transport stays open."""
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        return self._inner.send(request, **kwargs)
-
-
-class MissingAccountTransport(_InertTransport):
-    """Every request fails as if the account's host name did not resolve (emulator mode, for an
-    account that is not configured)."""
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        raise AccountNotFoundError(_NO_ACCOUNT)
-
-
-def compose_transport(
-    inner: HttpTransport,  # type: ignore[type-arg]
-    policies: Sequence[Policy],
-    *,
-    owns: bool,
-) -> HttpTransport:  # type: ignore[type-arg]
-    """``inner`` behind ``policies``; a transport the caller owns is never closed by a client."""
-    if policies:
-        return PolicyTransport(inner, policies, owns=owns)
-    return inner if owns else _NonClosing(inner)
-
-
 class AsyncInert:
-    """An async resource with nothing to close: ``close`` and ``async with`` do nothing."""
+    """An async resource whose ``async with`` ends in ``close()``, which does nothing here."""
 
     async def close(self) -> None:
         pass
@@ -244,17 +132,17 @@ class AsyncInert:
         ev: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> None:
-        pass
+        await self.close()
 
 
-class _AsyncInertTransport(AsyncInert, AsyncHttpTransport):  # type: ignore[type-arg]
+class _InertTransport(AsyncInert, AsyncHttpTransport):  # type: ignore[type-arg]
     """``open``, ``close`` and ``async with`` do nothing."""
 
     async def open(self) -> None:
         pass
 
 
-class _AsyncWrapper(_AsyncInertTransport):
+class _Wrapper(_InertTransport):
     """Opens and sleeps through ``inner``; closes it only when it ``owns`` it."""
 
     def __init__(
@@ -277,39 +165,47 @@ class _AsyncWrapper(_AsyncInertTransport):
         await self._inner.sleep(duration)
 
 
-class AsyncPolicyTransport(_AsyncWrapper):
+class PolicyTransport(_Wrapper):
+    """Runs ``policies`` before ``inner``; closes ``inner`` only when it ``owns`` it."""
+
     def __init__(
         self,
         inner: AsyncHttpTransport,  # type: ignore[type-arg]
-        policies: Sequence[AsyncPolicy],
+        policies: Sequence[Policy],
         *,
         owns: bool = False,
     ) -> None:
         super().__init__(inner, owns=owns)
         self._pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(
-            transport=_AsyncNonClosing(inner), policies=list(policies)
+            transport=_NonClosing(inner), policies=list(policies)
         )
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
         return (await self._pipeline.run(request, **kwargs)).http_response
 
 
-class _AsyncNonClosing(_AsyncWrapper):
+class _NonClosing(_Wrapper):
+    """A shared transport: clients built on it may close, the transport stays open."""
+
     async def send(self, request: Any, **kwargs: Any) -> Any:
         return await self._inner.send(request, **kwargs)
 
 
-class AsyncMissingAccountTransport(_AsyncInertTransport):
+class MissingAccountTransport(_InertTransport):
+    """Every request fails as if the account's host name did not resolve (emulator mode, for an
+    account that is not configured)."""
+
     async def send(self, request: Any, **kwargs: Any) -> Any:
         raise AccountNotFoundError(_NO_ACCOUNT)
 
 
-def async_compose_transport(
+def compose_transport(
     inner: AsyncHttpTransport,  # type: ignore[type-arg]
-    policies: Sequence[AsyncPolicy],
+    policies: Sequence[Policy],
     *,
     owns: bool,
 ) -> AsyncHttpTransport:  # type: ignore[type-arg]
+    """``inner`` behind ``policies``; a transport the caller owns is never closed by a client."""
     if policies:
-        return AsyncPolicyTransport(inner, policies, owns=owns)
-    return inner if owns else _AsyncNonClosing(inner)
+        return PolicyTransport(inner, policies, owns=owns)
+    return inner if owns else _NonClosing(inner)

@@ -18,7 +18,7 @@ from shared.settings import Settings
 __all__ = ["read_url"]
 
 
-def read_url(
+async def read_url(
     *,
     storage: CustomerStorage,
     settings: Settings,
@@ -38,8 +38,8 @@ def read_url(
             account, container, name, account_key=key, permission=permission, expiry=expiry
         )
     else:
-        service = storage.service_client(account)
-        delegation = service.get_user_delegation_key(now - timedelta(minutes=5), expiry)
+        async with storage.async_service_client(account) as service:
+            delegation = await service.get_user_delegation_key(now - timedelta(minutes=5), expiry)
         sas = generate_blob_sas(
             account,
             container,

@@ -1,6 +1,11 @@
 """Faults Azurite cannot produce, injected with azure-core policies and transports (never by
 patching the SDK): canned Azure error responses, DNS failures, a scripted Azure endpoint and a
-scripted Microsoft Entra ID token endpoint."""
+scripted Microsoft Entra ID token endpoint.
+
+Customer storage is async only, so ``FaultPolicy`` is an async policy and a
+``ScriptedTransport`` answers the storage clients through its ``aio`` face; the platform's
+azure-identity credentials are blocking and use the transport itself. A reply returns a
+``Canned`` answer, turned into the response type each side expects."""
 
 from __future__ import annotations
 
@@ -16,25 +21,52 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import HTTPPolicy
-from azure.core.pipeline.transport import HttpTransport
+from azure.core.pipeline.policies import AsyncHTTPPolicy
+from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
+from azure.core.rest._requests_asyncio import RestAsyncioRequestsTransportResponse
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
 
 Matcher = Callable[[Any], bool]
 Reply = Callable[[Any], Any]
 
 
+@dataclass(frozen=True)
+class Canned:
+    """An answer to ``request``: status, body and headers."""
+
+    request: Any
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def _raw(self) -> requests.Response:
+        raw = requests.Response()
+        raw.status_code = self.status
+        raw.raw = io.BytesIO(self.body)
+        raw.headers.update({"Content-Length": str(len(self.body)), **self.headers})
+        raw.reason = "Canned"
+        raw.url = self.request.url
+        return raw
+
+    def response(self) -> Any:
+        """As the blocking requests transport would return it."""
+        return RestRequestsTransportResponse(request=self.request, internal_response=self._raw())
+
+    async def async_response(self, *, stream: bool = False) -> Any:
+        """As an azure-core async transport would return it: the body read unless the caller
+        streams it (downloads do)."""
+        response = RestAsyncioRequestsTransportResponse(
+            request=self.request, internal_response=self._raw()
+        )
+        if not stream:
+            await response.read()
+        return response
+
+
 def canned(
     request: Any, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-) -> Any:
-    """An azure-core response as the requests transport would return it."""
-    raw = requests.Response()
-    raw.status_code = status
-    raw.raw = io.BytesIO(body)
-    raw.headers.update({"Content-Length": str(len(body)), **(headers or {})})
-    raw.reason = "Canned"
-    raw.url = request.url
-    return RestRequestsTransportResponse(request=request, internal_response=raw)
+) -> Canned:
+    return Canned(request, status, body, dict(headers or {}))
 
 
 def azure_error(status: int, code: str) -> Reply:
@@ -103,7 +135,7 @@ def anything(request: Any) -> bool:
 
 
 @dataclass
-class FaultPolicy(HTTPPolicy):  # type: ignore[type-arg]
+class FaultPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     """Answers requests matching a rule with the rule's reply; passes the rest on. Records
     every request it sees (method, URL, whether it carried an Authorization header)."""
 
@@ -118,33 +150,42 @@ class FaultPolicy(HTTPPolicy):  # type: ignore[type-arg]
         self.rules.append((matcher, reply))
         return self
 
-    def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
+    async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         http = request.http_request
         with self._lock:
             self.seen.append((http.method, http.url, "Authorization" in http.headers))
         for matcher, reply in self.rules:
             if matcher(http):
-                return PipelineResponse(http, reply(http), request.context)
-        return self.next.send(request)
+                stream = bool(request.context.options.get("stream", False))
+                answer = await reply(http).async_response(stream=stream)
+                return PipelineResponse(http, answer, request.context)
+        return await self.next.send(request)  # type: ignore[no-any-return]
 
 
 class ScriptedTransport(HttpTransport):  # type: ignore[type-arg]
-    """A transport answering from rules only (scripted Azure / Entra ID); unmatched → 404."""
+    """A transport answering from rules only (scripted Azure / Entra ID); unmatched → 404.
+
+    Blocking for azure-identity; ``aio`` is the same script as an async transport, for the
+    storage clients. Both record into ``seen``."""
 
     def __init__(self) -> None:
         self.rules: list[tuple[Matcher, Reply]] = []
         self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.aio = _AsyncScript(self)
 
     def on(self, matcher: Matcher, reply: Reply) -> ScriptedTransport:
         self.rules.append((matcher, reply))
         return self
 
-    def send(self, request: Any, **kwargs: Any) -> Any:
+    def answer(self, request: Any) -> Canned:
         self.seen.append((request.method, request.url, dict(request.headers)))
         for matcher, reply in self.rules:
             if matcher(request):
-                return reply(request)
-        return azure_error(404, "ResourceNotFound")(request)
+                return reply(request)  # type: ignore[no-any-return]
+        return azure_error(404, "ResourceNotFound")(request)  # type: ignore[no-any-return]
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        return self.answer(request).response()
 
     def open(self) -> None:
         pass
@@ -156,6 +197,29 @@ class ScriptedTransport(HttpTransport):  # type: ignore[type-arg]
         return self
 
     def __exit__(self, *args: object) -> None:
+        pass
+
+
+class _AsyncScript(AsyncHttpTransport):  # type: ignore[type-arg]
+    """The async face of a ``ScriptedTransport``."""
+
+    def __init__(self, script: ScriptedTransport) -> None:
+        self._script = script
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        stream = bool(kwargs.get("stream", False))
+        return await self._script.answer(request).async_response(stream=stream)
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> _AsyncScript:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
         pass
 
 

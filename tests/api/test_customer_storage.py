@@ -1,5 +1,5 @@
-"""Customer storage access: endpoints from validated names only, both modes, sync and aio
-clients, missing accounts, short retries, tenant discovery from the bearer challenge."""
+"""Customer storage access: endpoints from validated names only, both modes, aio clients (the
+only kind), missing accounts, short retries, tenant discovery from the bearer challenge."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from devhost.azurite import EmulatorAccount
 from shared.customer_storage import (
     STORAGE_SCOPE,
     AccountNotFoundError,
-    AsyncTenantPinnedCredential,
     CustomerStorage,
     RetryProfile,
     StorageFault,
+    TenantPinnedCredential,
     classify_error,
     retry_policy,
     tenant_from_challenge,
@@ -64,20 +64,35 @@ def test_endpoints_are_built_from_validated_names_only(emulator_settings: Settin
         with pytest.raises(ValidationError):
             azure.account_url(hostile)
     with pytest.raises(ValidationError):
-        azure.container_client("contosomedia", "../other")
+        azure.async_container_client("contosomedia", "../other")
     assert azure.blob_url("contosomedia", "media", "a b/#1?.jpg") == (
         "https://contosomedia.blob.core.windows.net/media/a%20b/%231%3F.jpg"
     )
 
 
-def test_sync_client_lists_and_reads_ranges(
+def test_client_lists_and_reads_ranges(
     emulator_settings: Settings, make_container: MakeContainer
 ) -> None:
     container = make_container({"x/a.jpg": b"0123456789", "x/b.mp4": b"abcdef"})
     storage = CustomerStorage(emulator_settings)
-    with storage.container_client("contosomedia", container) as client:
-        assert [b.name for b in client.list_blobs(name_starts_with="x/")] == ["x/a.jpg", "x/b.mp4"]
-        assert client.download_blob("x/a.jpg", offset=2, length=3).readall() == b"234"
+
+    async def main() -> tuple[list[str], bytes]:
+        async with storage.async_container_client("contosomedia", container) as client:
+            names = [b.name async for b in client.list_blobs(name_starts_with="x/")]
+            stream = await client.download_blob("x/a.jpg", offset=2, length=3)
+            return names, await stream.readall()
+
+    assert asyncio.run(main()) == (["x/a.jpg", "x/b.mp4"], b"234")
+
+
+def test_only_aio_clients_are_offered(emulator_settings: Settings) -> None:
+    """Customer storage never blocks an event loop: no blocking client is on offer."""
+    from azure.storage.blob import aio
+
+    storage = CustomerStorage(emulator_settings)
+    assert not hasattr(storage, "container_client") and not hasattr(storage, "service_client")
+    assert isinstance(storage.async_container_client("contosomedia", "media"), aio.ContainerClient)
+    assert isinstance(storage.async_service_client("contosomedia"), aio.BlobServiceClient)
 
 
 def test_aio_client_reads_concurrently(
@@ -104,20 +119,15 @@ def test_an_unconfigured_account_behaves_like_a_missing_one(emulator_settings: S
     recorder = FaultPolicy()
     storage = CustomerStorage(emulator_settings, per_call_policies=[recorder])
     assert not storage.knows_account("ghostaccount")
-    with (
-        storage.container_client("ghostaccount", "media") as client,
-        pytest.raises(AccountNotFoundError) as info,
-    ):
-        list(client.list_blobs())
-    assert classify_error(info.value).fault is StorageFault.ACCOUNT_NOT_FOUND
-    assert len(recorder.seen) == 1  # a name that does not exist is never retried
 
     async def aio() -> None:
         async with storage.async_container_client("ghostaccount", "media") as client:
             [b async for b in client.list_blobs()]
 
-    with pytest.raises(AccountNotFoundError):
+    with pytest.raises(AccountNotFoundError) as info:
         asyncio.run(aio())
+    assert classify_error(info.value).fault is StorageFault.ACCOUNT_NOT_FOUND
+    assert len(recorder.seen) == 1  # a name that does not exist is never retried
 
 
 def test_probe_tells_served_from_unserved_accounts(
@@ -126,9 +136,13 @@ def test_probe_tells_served_from_unserved_accounts(
     env = emulator_env(customer_account, other_customer_account)
     env["EMULATOR_ACCOUNTS"] += ";notserved:a2V5"
     storage = CustomerStorage(Settings.from_env({**SAMPLE, **env}))
-    assert storage.probe_account("contosomedia").exists is True
-    assert storage.probe_account("notserved").exists is False
-    assert storage.probe_account("ghostaccount").exists is False
+
+    async def exists(account: str) -> bool | None:
+        return (await storage.probe_account(account)).exists
+
+    assert asyncio.run(exists("contosomedia")) is True
+    assert asyncio.run(exists("notserved")) is False
+    assert asyncio.run(exists("ghostaccount")) is False
 
 
 def test_transient_errors_are_retried_quickly(
@@ -145,10 +159,14 @@ def test_transient_errors_are_retried_quickly(
         lambda r: list_blobs_in(container)(r) and busy["left"] > 0, server_busy
     )
     storage = CustomerStorage(emulator_settings, per_call_policies=[policy])
-    with storage.container_client(
-        "contosomedia", container, profile=RetryProfile.INTERACTIVE
-    ) as client:
-        assert [b.name for b in client.list_blobs()] == ["a.jpg"]
+
+    async def names() -> list[str]:
+        async with storage.async_container_client(
+            "contosomedia", container, profile=RetryProfile.INTERACTIVE
+        ) as client:
+            return [b.name async for b in client.list_blobs()]
+
+    assert asyncio.run(names()) == ["a.jpg"]
     assert len([s for s in policy.seen if "comp=list" in s[1]]) == 2
 
 
@@ -162,7 +180,7 @@ def test_retry_backoff_is_seconds_not_the_sdk_default() -> None:
     assert retry_policy(RetryProfile.INTERACTIVE).total_retries == 1
 
 
-def test_async_per_call_policies_see_every_request(
+def test_per_call_policies_see_every_request(
     emulator_settings: Settings, make_container: MakeContainer
 ) -> None:
     container = make_container({"a.jpg": b"x"})
@@ -173,7 +191,7 @@ def test_async_per_call_policies_see_every_request(
             seen.append(request.http_request.method)
             return await self.next.send(request)  # type: ignore[no-any-return]
 
-    storage = CustomerStorage(emulator_settings, async_per_call_policies=[Recorder()])
+    storage = CustomerStorage(emulator_settings, per_call_policies=[Recorder()])
 
     async def main() -> None:
         async with storage.async_container_client("contosomedia", container) as client:
@@ -234,10 +252,8 @@ def test_async_credential_asks_the_tenant_discovered_from_the_challenge() -> Non
         additionally_allowed_tenants=["*"],
         transport=transport,
     )
-    storage = CustomerStorage(settings, transport=transport, credential=inner)
-    credential = AsyncTenantPinnedCredential(
-        storage.identity, lambda: storage.tenant_of("contosomedia")
-    )
+    storage = CustomerStorage(settings, transport=transport.aio, credential=inner)
+    credential = TenantPinnedCredential(storage.identity, lambda: storage.tenant_of("contosomedia"))
 
     async def main() -> str:
         first = await credential.get_token(STORAGE_SCOPE)

@@ -444,7 +444,7 @@ def use_azure(transport: ScriptedTransport) -> None:
         additionally_allowed_tenants=["*"], transport=transport,
     )  # fmt: skip
     wiring.override_customer_storage(
-        CustomerStorage(wiring.wiring().settings, transport=transport, credential=credential)
+        CustomerStorage(wiring.wiring().settings, transport=transport.aio, credential=credential)
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -99,16 +100,18 @@ def test_time_budget_stops_the_scan(
     connection = new_connection(make_container({f"{i:02d}.mp4": b"x" for i in range(25)}))
     ticks = iter(range(0, 10_000, 30))  # every clock reading is 30 s later
 
-    report = preview_connection(
-        paid_org,
-        str(connection["id"]),
-        orgs=wiring.wiring().orgs,
-        connections=wiring.wiring().connections,
-        usage=wiring.wiring().usage,
-        storage=wiring.wiring().storage,
-        settings=wiring.wiring().settings,
-        page_size=10,
-        clock=lambda: float(next(ticks)),
+    report = asyncio.run(
+        preview_connection(
+            paid_org,
+            str(connection["id"]),
+            orgs=wiring.wiring().orgs,
+            connections=wiring.wiring().connections,
+            usage=wiring.wiring().usage,
+            storage=wiring.wiring().storage,
+            settings=wiring.wiring().settings,
+            page_size=10,
+            clock=lambda: float(next(ticks)),
+        )
     )
     assert (report["complete"], report["stoppedBy"]) == (False, "time_budget")
     assert report["scanned"] == 20  # two pages fit in the 60 s budget
@@ -138,9 +141,20 @@ class FakeBlob:
     size: int = 1
 
 
+async def _listing(pages: list[list[FakeBlob]]) -> AsyncIterator[AsyncIterator[FakeBlob]]:
+    """Pages as the aio SDK's pager hands them out."""
+
+    async def page(items: list[FakeBlob]) -> AsyncIterator[FakeBlob]:
+        for item in items:
+            yield item
+
+    for items in pages:
+        yield page(items)
+
+
 def test_spread_sample_is_bounded_and_even() -> None:
-    pages = ([FakeBlob(f"{p:03d}{i:03d}.jpg") for i in range(1000)] for p in range(10))
-    result = scan_listing(pages, max_blobs=10**6, time_budget=1e9)
+    pages = [[FakeBlob(f"{p:03d}{i:03d}.jpg") for i in range(1000)] for p in range(10)]
+    result = asyncio.run(scan_listing(_listing(pages), max_blobs=10**6, time_budget=1e9))
     assert result.complete and result.scanned == 10_000
     assert [s["name"] for s in result.first] == [f"000{i:03d}.jpg" for i in range(10)]
     spread = [s["name"] for s in result.spread]

@@ -4,6 +4,7 @@ asserts the verdict the customer sees and that its fix names the real cause."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -156,15 +157,17 @@ def test_no_role_is_retryable_only_while_it_could_be_propagating(
     )
     assert verdicts(report)["role_scope"] == ("skipped", "depends_on_failed_check")
     # Six minutes on, the same refusal is no longer called propagation.
-    later = run_checks(
-        connection_id=report["connectionId"],
-        account=CUSTOMER_ACCOUNT,
-        container=container,
-        prefix="",
-        storage=wiring.wiring().storage,
-        settings=wiring.wiring().settings,
-        previous=report,
-        now=utcnow() + timedelta(minutes=6),
+    later = asyncio.run(
+        run_checks(
+            connection_id=report["connectionId"],
+            account=CUSTOMER_ACCOUNT,
+            container=container,
+            prefix="",
+            storage=wiring.wiring().storage,
+            settings=wiring.wiring().settings,
+            previous=report,
+            now=utcnow() + timedelta(minutes=6),
+        )
     )
     listing = checks(dict(later))["list_blobs"]
     assert listing["code"] == "role_missing_or_propagating"

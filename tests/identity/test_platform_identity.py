@@ -4,6 +4,7 @@ secretless (managed identity as federated credential), one credential per tenant
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 
@@ -81,8 +82,8 @@ def test_defaults_are_azures(stack: IdentityStack) -> None:
 def test_client_secret(stack: IdentityStack) -> None:
     tenant = customer_tenant(stack)
     with CustomerStorage(azure_settings(stack)) as storage:
-        assert storage.tenant_of(CUSTOMER_ACCOUNT) == tenant
-        storage.request_token(tenant)
+        assert asyncio.run(storage.tenant_of(CUSTOMER_ACCOUNT)) == tenant
+        asyncio.run(storage.request_token(tenant))
     assert [t[1:] for t in stack.token_requests()] == [(tenant, stack.app_id)]
 
 
@@ -124,7 +125,7 @@ def test_certificate_from_a_file_or_content(stack: IdentityStack, tmp_path: Path
         assert settings.platform_app_credential is CredentialKind.CERTIFICATE
         with CustomerStorage(settings) as storage:
             before = len(stack.token_requests())
-            storage.request_token(tenant)
+            asyncio.run(storage.request_token(tenant))
             assert len(stack.token_requests()) == before + 1, label
 
 
@@ -138,7 +139,7 @@ def test_a_certificate_that_does_not_load_names_the_setting_only(
         stack, PLATFORM_APP_CERTIFICATE=content, PLATFORM_APP_CERTIFICATE_PASSWORD="hunter2-pw"
     )
     with CustomerStorage(settings) as storage, pytest.raises(ConfigurationError) as info:
-        storage.request_token(tenant)
+        asyncio.run(storage.request_token(tenant))
     assert info.value.setting == "PLATFORM_APP_CERTIFICATE"
     assert "hunter2-pw" not in str(info.value) and content[:20] not in str(info.value)
 
@@ -152,7 +153,7 @@ def test_a_certificate_the_app_does_not_know_is_the_platforms_problem(
     from shared.customer_storage import TokenRequestError
 
     with CustomerStorage(settings) as storage, pytest.raises(TokenRequestError) as info:
-        storage.request_token(tenant)
+        asyncio.run(storage.request_token(tenant))
     assert info.value.aad_code == "700027"
 
 
@@ -169,11 +170,11 @@ def test_secretless_managed_identity_as_federated_credential(
     settings = without_secret(stack, PLATFORM_APP_MANAGED_IDENTITY="system")
     assert settings.platform_app_credential is CredentialKind.MANAGED_IDENTITY
     with CustomerStorage(settings) as storage, pytest.raises(TokenRequestError) as info:
-        storage.request_token(tenant)  # not federated yet
+        asyncio.run(storage.request_token(tenant))  # not federated yet
     assert info.value.aad_code == "70021"
     stack.federate_managed_identity()
     with CustomerStorage(settings) as storage:
-        storage.request_token(tenant)
+        asyncio.run(storage.request_token(tenant))
     events = [e[0] for e in stack.directory.events]
     assert "managed_identity" in events and events[-1] == "token"
 
@@ -184,14 +185,18 @@ def test_one_credential_per_tenant_reused_then_closed(stack: IdentityStack) -> N
     stack.add_account(OTHER_CUSTOMER_ACCOUNT, second)
     stack.register_app(second)
     storage = CustomerStorage(azure_settings(stack))
+
+    async def both() -> None:
+        for account in (CUSTOMER_ACCOUNT, OTHER_CUSTOMER_ACCOUNT):
+            await storage.request_token(await storage.tenant_of(account) or "")
+
     for _ in range(3):
-        storage.request_token(storage.tenant_of(CUSTOMER_ACCOUNT) or "")
-        storage.request_token(storage.tenant_of(OTHER_CUSTOMER_ACCOUNT) or "")
+        asyncio.run(both())
     assert storage.identity.tenants == sorted([first, second])
     # Each tenant's token came from Entra ID once, then from that tenant's cache.
     assert sorted(t[1] for t in stack.token_requests()) == sorted([first, second])
     storage.close()
     assert storage.identity.tenants == []
-    storage.request_token(first)  # a fresh credential, so a fresh token request
+    asyncio.run(storage.request_token(first))  # a fresh credential, so a fresh token request
     assert len(stack.token_requests()) == 3
     storage.close()
