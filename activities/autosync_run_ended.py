@@ -50,7 +50,7 @@ async def autosync_run_ended(
             return rt.usage.charge(org_id, month, key=key, costs=costs, limit=limit)
 
         async with (
-            rt.storage.async_container_client(connection.account, connection.container) as cc,
+            rt.storage.container_client(connection.account, connection.container) as cc,
             rt.assets_async() as assets,
         ):
             out["applied"] = await events.apply_queued(

@@ -32,7 +32,7 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
         return rt.usage.charge(org_id, month, key=key, costs=costs, limit=org.monthly_quota)
 
     async with (
-        rt.storage.async_container_client(
+        rt.storage.container_client(
             connection.account, connection.container, profile=RetryProfile.READS
         ) as cc,
         rt.assets_async() as assets,

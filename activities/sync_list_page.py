@@ -28,7 +28,7 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             status=RunStatus.LISTING,
             only_if_not_terminal=True,
         )
-    async with rt.storage.async_container_client(connection.account, connection.container) as cc:
+    async with rt.storage.container_client(connection.account, connection.container) as cc:
         page = await steps.list_page(
             snapshot=(
                 (

@@ -87,7 +87,7 @@ async def events_receive(req: func.HttpRequest) -> func.HttpResponse:
 
     charge = functools.partial(_charge, org, month, org_row.monthly_quota)
     async with (
-        rt.storage.async_container_client(row.account, row.container) as cc,
+        rt.storage.container_client(row.account, row.container) as cc,
         rt.assets_async() as assets,
     ):
         counts = await handle_delivery(

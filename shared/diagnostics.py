@@ -670,9 +670,7 @@ async def _role_scope(
     """Listing works; where is the role? Listing the account's containers needs the role on
     the account. Returns the account's first containers, or None when they cannot be listed."""
     check = CheckId.ROLE_SCOPE
-    async with storage.async_service_client(
-        target.account, profile=RetryProfile.INTERACTIVE
-    ) as service:
+    async with storage.service_client(target.account, profile=RetryProfile.INTERACTIVE) as service:
         try:
             names = await _container_names(service)
         except AzureError as exc:
@@ -725,9 +723,7 @@ async def _least_privilege(
             f"The role covers the container '{target.container}' only.",
         )
         return
-    async with storage.async_service_client(
-        target.account, profile=RetryProfile.INTERACTIVE
-    ) as service:
+    async with storage.service_client(target.account, profile=RetryProfile.INTERACTIVE) as service:
         if names is None:
             try:
                 names = await _container_names(service)
@@ -915,7 +911,7 @@ async def _listing_checks(
 ) -> list[BlobProperties] | None:
     """network_access, list_blobs, role_scope and read_blob; the listed sample, or None when
     listing failed."""
-    async with storage.async_container_client(
+    async with storage.container_client(
         target.account, target.container, profile=RetryProfile.INTERACTIVE
     ) as client:
         try:

@@ -272,7 +272,7 @@ async def preview_connection(
     repositories block, so they run in a worker thread; the scan runs on the event loop."""
     org, connection = await asyncio.to_thread(_load, org_id, connection_id, orgs, connections)
     now = now or utcnow()
-    async with storage.async_container_client(
+    async with storage.container_client(
         connection.account, connection.container, profile=RetryProfile.INTERACTIVE
     ) as client:
         try:

@@ -226,7 +226,7 @@ class CustomerStorage:
             "retry_policy": retry_policy(profile),
         }
 
-    def async_service_client(
+    def service_client(
         self,
         account: str,
         *,
@@ -240,7 +240,7 @@ class CustomerStorage:
             **self._client_options(account, profile, transport, per_call_policies),
         )
 
-    def async_container_client(
+    def container_client(
         self,
         account: str,
         container: str,

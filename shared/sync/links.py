@@ -38,7 +38,7 @@ async def read_url(
             account, container, name, account_key=key, permission=permission, expiry=expiry
         )
     else:
-        async with storage.async_service_client(account) as service:
+        async with storage.service_client(account) as service:
             delegation = await service.get_user_delegation_key(now - timedelta(minutes=5), expiry)
         sas = generate_blob_sas(
             account,

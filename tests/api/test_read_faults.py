@@ -47,13 +47,13 @@ def test_reads_are_cut_short_and_retried_listing_waits(
     assert timeouts(RetryProfile.BACKGROUND)["read_timeout"] > STALL
 
     async def scenario() -> tuple[bytes, int, list[str]]:
-        async with storage.async_container_client(
+        async with storage.container_client(
             "contosomedia", container, profile=RetryProfile.READS
         ) as client:
             reader = BlobRangeReader(client.get_blob_client("img/a.jpg"), len(data))
             proxy.force("stall", "busy", "reset")
             head = await reader.read(100, 12 * 1024)
-        async with storage.async_container_client("contosomedia", container) as client:
+        async with storage.container_client("contosomedia", container) as client:
             proxy.force("stall")
             names = [b.name async for b in client.list_blobs()]
         return head, reader.requests, names
