@@ -24,7 +24,6 @@ from shared.naming import (
     check_prefix,
     check_storage_account,
     new_connection_id,
-    require_connection_id,
 )
 from shared.settings import Settings
 from shared.setup_instructions import SetupInstructions, build_setup_instructions
@@ -35,6 +34,7 @@ from shared.store.connections import (
     Connection,
     ConnectionRepository,
     ConnectionState,
+    require_connection,
     until_unchanged,
 )
 from shared.store.orgs import OrganizationRepository
@@ -165,19 +165,6 @@ def _unknown_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> list[F
         elif key not in allowed:
             errors.append(FieldError(key, "unknown_field", "is not a known field"))
     return errors
-
-
-def require_connection(
-    org_id: str,
-    connection_id: str,
-    *,
-    orgs: OrganizationRepository,
-    connections: ConnectionRepository,
-) -> Connection:
-    """The organisation's connection, or 404 (``org_not_found`` / ``connection_not_found``)."""
-    orgs.require(org_id)
-    require_connection_id(connection_id)
-    return connections.get(org_id, connection_id)
 
 
 def _refuse_if_busy(connection: Connection) -> None:

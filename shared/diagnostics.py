@@ -64,7 +64,6 @@ from shared.customer_storage import (
     classify_error,
 )
 from shared.errors import ConflictError
-from shared.naming import require_connection_id
 from shared.preview import MediaKind, kind_of
 from shared.settings import Settings
 from shared.setup_instructions import (
@@ -73,7 +72,12 @@ from shared.setup_instructions import (
     remedy_commands,
 )
 from shared.store._common import as_datetime, iso, utcnow
-from shared.store.connections import Connection, ConnectionRepository, ConnectionState
+from shared.store.connections import (
+    Connection,
+    ConnectionRepository,
+    ConnectionState,
+    require_connection,
+)
 from shared.store.orgs import OrganizationRepository
 
 __all__ = [
@@ -996,9 +1000,7 @@ def _connection(
     connections: ConnectionRepository,
 ) -> Connection:
     """The connection to test (not one being removed)."""
-    orgs.require(org_id)
-    require_connection_id(connection_id)
-    connection = connections.get(org_id, connection_id)
+    connection = require_connection(org_id, connection_id, orgs=orgs, connections=connections)
     if connection.state is ConnectionState.DELETING:
         raise ConflictError("this connection is being removed", code="connection_deleting")
     return connection

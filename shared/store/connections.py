@@ -38,8 +38,9 @@ from azure.data.tables import (
 )
 
 from shared.errors import ConflictError, NotFoundError
-from shared.naming import connection_name_key
+from shared.naming import connection_name_key, require_connection_id
 from shared.store._common import as_datetime, as_int, json_object, utcnow
+from shared.store.orgs import OrganizationRepository
 
 __all__ = [
     "CHANGE_ATTEMPTS",
@@ -49,6 +50,7 @@ __all__ = [
     "ConnectionRepository",
     "ConnectionState",
     "release_connection",
+    "require_connection",
     "until_unchanged",
 ]
 
@@ -427,3 +429,16 @@ def release_connection(
                 connections.merge(row, patch)
 
     until_unchanged(step)
+
+
+def require_connection(
+    org_id: str,
+    connection_id: str,
+    *,
+    orgs: OrganizationRepository,
+    connections: ConnectionRepository,
+) -> Connection:
+    """The organisation's connection, or 404 (``org_not_found`` / ``connection_not_found``)."""
+    orgs.require(org_id)
+    require_connection_id(connection_id)
+    return connections.get(org_id, connection_id)

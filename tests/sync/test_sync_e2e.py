@@ -287,6 +287,21 @@ def test_a_second_start_is_a_conflict_naming_the_run(
     assert [h["runId"] for h in history] == [run]
 
 
+def synced_rows(api: Api, org: str, conn: str) -> int:
+    return sum(1 for a in api.assets(org, conn) if a["status"] == "synced")
+
+
+def wait_for_counts_to_match_rows(api: Api, org: str, conn: str, within: float = 30) -> int:
+    """Wait until the connection's synced count equals its synced rows; returns that count."""
+    deadline = time.monotonic() + within
+    while (shown := api.client.get_connection(org, conn)["assetCounts"]["synced"]) != (
+        synced := synced_rows(api, org, conn)
+    ):
+        assert time.monotonic() < deadline, (shown, synced)
+        time.sleep(0.2)
+    return synced
+
+
 def wait_for_progress(api: Api, org: str, conn: str, run: str, minimum: int) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -316,16 +331,7 @@ def test_cancel_then_resync_reaches_the_uninterrupted_state(
     assert api.progress(org, conn, run)["status"] == "cancelled"
 
     # The Connection Manager counts what the cancelled run synced (soon after the cancel).
-    def synced_rows() -> int:
-        return sum(1 for s, _, _ in rows_by_name(api, org, conn).values() if s == "synced")
-
-    deadline = time.monotonic() + 30
-    while (shown := api.client.get_connection(org, conn)["assetCounts"]["synced"]) != (
-        synced := synced_rows()
-    ):
-        assert time.monotonic() < deadline, (shown, synced)
-        time.sleep(0.5)
-    assert synced > 0
+    assert wait_for_counts_to_match_rows(api, org, conn) > 0
 
     view = api.sync(org, conn)
 

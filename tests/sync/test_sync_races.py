@@ -14,7 +14,12 @@ from azure.storage.blob import ContainerClient
 import mediagen
 from devhost.testing import DevHostProcess
 from tests.sync.harness import Api, CountingProxy
-from tests.sync.test_sync_e2e import connected, upload
+from tests.sync.test_sync_e2e import (
+    connected,
+    synced_rows,
+    upload,
+    wait_for_counts_to_match_rows,
+)
 
 FILES = [(f"r/{i}.jpg", mediagen.jpeg(24, 16, seed=i)) for i in range(3)]
 
@@ -214,19 +219,10 @@ def test_rows_an_inspection_writes_after_a_cancel_still_reach_the_counts(
     finally:
         proxy.restore()
 
-    def synced_rows() -> int:
-        return sum(1 for a in api.assets(org, conn) if a["status"] == "synced")
-
     # The reads in flight end about 3 s after the cancel; their rows are then written.
     deadline = time.monotonic() + 30
-    while synced_rows() == 0:
+    while synced_rows(api, org, conn) == 0:
         assert time.monotonic() < deadline, "the inspection in flight wrote nothing"
         time.sleep(0.2)
     time.sleep(1.0)  # its last rows and its recount
-    deadline = time.monotonic() + 15
-    while (shown := api.client.get_connection(org, conn)["assetCounts"]["synced"]) != (
-        synced := synced_rows()
-    ):
-        assert time.monotonic() < deadline, (shown, synced)
-        time.sleep(0.2)
-    assert synced > 0
+    assert wait_for_counts_to_match_rows(api, org, conn, within=15) > 0
