@@ -13,7 +13,7 @@ import contextlib
 import gzip
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, TypedDict
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -104,11 +104,37 @@ class Staging:
     def put_chunks(self, base: str, rows: list[SnapshotRow], chunk: int = 5000) -> list[str]:
         """Store rows sorted by name in chunks; returns the first name of each chunk."""
         rows.sort(key=lambda r: r.name)
+        return self.put_sorted_chunks(base, rows, chunk)
+
+    def put_sorted_chunks(
+        self, base: str, rows: Iterable[SnapshotRow], chunk: int = 5000
+    ) -> list[str]:
+        """Store rows already sorted by name in chunks, holding one chunk at a time."""
         firsts: list[str] = []
-        for k, part in enumerate(chunked(rows, chunk)):
+        part: list[SnapshotRow] = []
+
+        def flush() -> None:
             firsts.append(part[0].name)
-            self._put(f"{base}/chunk-{k:06d}.json.gz", part)
+            self._put(f"{base}/chunk-{len(firsts) - 1:06d}.json.gz", part)
+            part.clear()
+
+        for row in rows:
+            part.append(row)
+            if len(part) == chunk:
+                flush()
+        if part:
+            flush()
         return firsts
+
+    # -- rows a run wrote ----------------------------------------------------------------------
+    def put_results(self, run_id: str, key: str, rows: list[SnapshotRow]) -> None:
+        """The rows one inspection batch wrote (``key`` names the batch; a retry replaces)."""
+        self._put(f"{run_id}/results-{key}.json.gz", rows)
+
+    def iter_results(self, run_id: str) -> Iterator[SnapshotRow]:
+        for name in self._container.list_blob_names(name_starts_with=f"{run_id}/results-"):
+            for item in self._get(name):
+                yield SnapshotRow.decode(item)
 
     def chunk(self, base: str, k: int) -> list[SnapshotRow]:
         return [SnapshotRow.decode(item) for item in self._get(f"{base}/chunk-{k:06d}.json.gz")]
@@ -123,7 +149,9 @@ class Staging:
             return None
         return ref
 
-    def iter_snapshot(self, run_id: str) -> Iterator[SnapshotRow]:
+    def iter_snapshot(self, run_id: str, *, strict: bool = False) -> Iterator[SnapshotRow]:
+        """The run's snapshot rows in name order. A chunk that is gone ends the rows early,
+        or raises ``ResourceNotFoundError`` when ``strict``."""
         ref = self.snapshot_ref(run_id)
         if ref is None:
             return
@@ -131,6 +159,8 @@ class Staging:
             try:
                 rows = self.chunk(ref["base"], k)
             except ResourceNotFoundError:
+                if strict:
+                    raise
                 # Only a finish retried after it replaced the manifest gets here: the rows it
                 # marked removed then are marked; none is marked removed by mistake.
                 _log.warning("snapshot chunk %d of run %s is gone", k, run_id)

@@ -21,15 +21,21 @@ changed them since it was made:
 
 A completed run that staged nothing and removed nothing wrote no row, so the snapshot it read
 is still exact and is carried over as is (a pointer write; no chunk is rewritten). A run that
-wrote rows rebuilds the manifest from the table scan its finish already makes for the asset
-counts.
+wrote rows folds them into the snapshot it read: each inspection batch stages the rows it wrote
+next to its page, and the finish merges snapshot, written rows and removed names in one pass in
+name order (one chunk in memory at a time) and counts the statuses on the way, so neither the
+manifest nor the asset counts need a scan of the table. Only when the generation moved since
+the snapshot (rows written outside the run) or the run's staged data is incomplete does the
+finish scan the table instead.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from shared.store.assets import AssetStatus, scan_connection
@@ -41,6 +47,7 @@ __all__ = [
     "counts_of",
     "discard_manifest",
     "keep_manifest",
+    "merged_rows",
     "scope_of",
     "take_snapshot",
 ]
@@ -105,9 +112,54 @@ def take_snapshot(
     return ref
 
 
-def counts_of(rows: list[SnapshotRow]) -> dict[str, int]:
+def counts_of(rows: Iterable[SnapshotRow]) -> dict[str, int]:
     counts: Counter[str] = Counter(r.status.value for r in rows)
     return {status.value: counts.get(status.value, 0) for status in AssetStatus}
+
+
+def merged_rows(
+    snapshot: Iterable[SnapshotRow], written: Iterable[SnapshotRow], gone: Collection[str]
+) -> Iterator[SnapshotRow]:
+    """The rows after a run, in name order: the snapshot (in name order) with the rows the run
+    wrote in place of or between its rows, and the ``gone`` names marked removed (as the
+    table marks them: the rest of the row stays)."""
+    latest = {row.name: row for row in written}  # a later write of a name wins
+    names = sorted(latest)
+    k = 0
+    for row in snapshot:
+        while k < len(names) and names[k] < row.name:
+            yield latest[names[k]]
+            k += 1
+        if k < len(names) and names[k] == row.name:
+            yield latest[names[k]]
+            k += 1
+        elif row.name in gone:
+            yield row._replace(status=AssetStatus.REMOVED)
+        else:
+            yield row
+    for name in names[k:]:
+        yield latest[name]
+
+
+def _folded(
+    *, run_id: str, base: str, gone: Collection[str], staging: Staging
+) -> tuple[list[str], dict[str, int]] | None:
+    """The snapshot with this run's writes folded in, stored under ``base``: (firsts, counts),
+    or None when part of the run's staged data is gone (a scan must decide instead)."""
+    counter: Counter[str] = Counter()
+
+    def counted(rows: Iterable[SnapshotRow]) -> Iterator[SnapshotRow]:
+        for row in rows:
+            counter[row.status.value] += 1
+            yield row
+
+    try:
+        written = list(staging.iter_results(run_id))
+        rows = merged_rows(staging.iter_snapshot(run_id, strict=True), written, gone)
+        firsts = staging.put_sorted_chunks(base, counted(rows))
+    except ResourceNotFoundError:
+        return None
+    return firsts, {status.value: counter.get(status.value, 0) for status in AssetStatus}
 
 
 def keep_manifest(
@@ -117,34 +169,47 @@ def keep_manifest(
     wrote: bool,
     assets: TableClient,
     staging: Staging,
+    gone: Collection[str] = (),
 ) -> dict[str, int] | None:
     """Leave the connection's manifest after a completed run. ``connection`` is read now
-    (before any scan). Returns the asset counts when it scanned the table, else None."""
+    (before any scan); ``gone`` are the names this run marked removed. Returns the asset counts
+    when it built the manifest from rows (folded or scanned), else None."""
     cid = connection.connection_id
+    existing = staging.manifest(cid)
+    if existing and existing.get("runId") == run_id and isinstance(existing.get("counts"), dict):
+        return dict(existing["counts"])  # a retried finish: this run's manifest stands
     ref = staging.snapshot_ref(run_id)
     counts: dict[str, int] | None = None
+    base = staging.manifest_base(cid, f"{run_id}-f")
+    folded = None
+    if wrote and ref is not None and ref["generation"] == connection.assets_generation:
+        # Nothing outside this run wrote rows since its snapshot: fold its writes in.
+        folded = _folded(run_id=run_id, base=base, gone=gone, staging=staging)
     if not wrote and ref is not None:
         base, firsts, rows_n = ref["base"], ref["firsts"], ref["rows"]
         generation = ref["generation"]  # what the rows were read at, not today's value
+    elif folded is not None and ref is not None:
+        firsts, counts = folded
+        rows_n = sum(counts.values())
+        generation = ref["generation"]
     else:
         generation = connection.assets_generation
         rows = list(scan_connection(assets, cid))
         counts = counts_of(rows)
-        base = staging.manifest_base(cid, f"{run_id}-f")
         firsts = staging.put_chunks(base, rows)
         rows_n = len(rows)
-    staging.put_manifest(
-        cid,
-        {
-            "version": MANIFEST_VERSION,
-            "runId": run_id,
-            "generation": generation,
-            "scope": scope_of(connection),
-            "base": base,
-            "firsts": firsts,
-            "rows": rows_n,
-        },
-    )
+    pointer: dict[str, Any] = {
+        "version": MANIFEST_VERSION,
+        "runId": run_id,
+        "generation": generation,
+        "scope": scope_of(connection),
+        "base": base,
+        "firsts": firsts,
+        "rows": rows_n,
+    }
+    if counts is not None:
+        pointer["counts"] = counts
+    staging.put_manifest(cid, pointer)
     # Older manifests go; this run's own snapshot stays until the next run (a retried finish
     # still reads it). Pruning happens while this run holds the connection, so no other run
     # is reading any of it.

@@ -367,16 +367,31 @@ async def inspect_batch(
             rows.append(row)
     result["skippedByReason"] = dict(skipped)
     await with_retries(lambda: upsert_rows(assets, rows))
+    if rows:  # what the finish folds into the connection's next manifest
+        page = ref.rsplit("/", 1)[-1].removesuffix(".json.gz")
+        written = [written_row(row) for row in rows]
+        await asyncio.to_thread(staging.put_results, run_id, f"{page}-{start:06d}", written)
     if report is not None:
         await asyncio.to_thread(report, len(entries))
     return result
 
 
+def written_row(row: Mapping[str, Any]) -> SnapshotRow:
+    """An asset row as change detection sees it."""
+    return SnapshotRow(
+        name=str(row["name"]),
+        etag=str(row.get("etag") or ""),
+        size=int(row.get("size") or 0),
+        status=AssetStatus(row["status"]),
+        reason=row.get("reason"),
+    )
+
+
 # -- finish ------------------------------------------------------------------------------------
 async def finish_removed(
     *, run_id: str, connection_id: str, assets: AsyncTableClient, staging: Staging
-) -> int:
-    """Mark rows whose blobs were not listed in this (complete) run as removed."""
+) -> list[str]:
+    """Mark rows whose blobs were not listed in this (complete) run as removed; their names."""
     listed: set[str] = set()
     for names in staging.iter_listed(run_id):
         listed.update(names)
@@ -385,9 +400,9 @@ async def finish_removed(
         for row in staging.iter_snapshot(run_id)
         if row.status is not AssetStatus.REMOVED and row.name not in listed
     ]
-    if not gone:
-        return 0
-    return await with_retries(lambda: mark_removed(assets, connection_id, gone, run_id))
+    if gone:
+        await with_retries(lambda: mark_removed(assets, connection_id, gone, run_id))
+    return gone
 
 
 def asset_counts(assets: TableClient, connection_id: str) -> dict[str, int]:
@@ -461,11 +476,12 @@ async def finish_run(
     phases: list[str] | None = None,
 ) -> dict[str, Any]:
     """Close a run: deletions (complete runs only), asset counts, run row, connection, staging."""
-    removed = 0
+    gone: list[str] = []
     if status is RunStatus.COMPLETED:
-        removed = await finish_removed(
+        gone = await finish_removed(
             run_id=run_id, connection_id=connection_id, assets=assets_async, staging=staging
         )
+    removed = len(gone)
     totals = totals_with_removed(totals, removed)
     wrote = totals["synced"] + totals["skipped"] + totals["ignored"] + totals["failed"] + removed
     # Rows may have been written whenever a page staged blobs to inspect.
@@ -481,7 +497,12 @@ async def finish_run(
     if connection.active_run_id == run_id:
         if final is RunStatus.COMPLETED:
             scanned = keep_manifest(
-                run_id=run_id, connection=connection, wrote=staged, assets=assets, staging=staging
+                run_id=run_id,
+                connection=connection,
+                wrote=staged,
+                assets=assets,
+                staging=staging,
+                gone=set(gone),
             )
         else:
             discard_manifest(connection_id=connection_id, staging=staging)

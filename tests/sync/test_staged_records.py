@@ -72,3 +72,31 @@ def test_what_an_earlier_release_staged_reads_the_same(
     assert staging.chunk("manifests/c2/m2", 0) == [
         SnapshotRow("x.jpg", "0x9", 3, AssetStatus.REMOVED, None)
     ]
+
+
+def test_a_runs_writes_fold_into_the_snapshot_in_name_order() -> None:
+    from shared.sync.manifest import merged_rows
+
+    s = AssetStatus
+    snapshot = [
+        SnapshotRow("b.jpg", "1", 1, s.SYNCED, None),
+        SnapshotRow("d.jpg", "1", 1, s.SKIPPED, "exif_orientation"),
+        SnapshotRow("f.txt", "1", 1, s.IGNORED, None),
+        SnapshotRow("h.jpg", "1", 1, s.REMOVED, None),
+    ]
+    written = [
+        SnapshotRow("z.jpg", "9", 9, s.SYNCED, None),  # after every snapshot row
+        SnapshotRow("d.jpg", "2", 2, s.SYNCED, None),  # replaced: fixed since
+        SnapshotRow("a.jpg", "9", 9, s.SKIPPED, "corrupt"),  # before every snapshot row
+        SnapshotRow("e.mp4", "9", 9, s.SYNCED, None),  # between two
+        SnapshotRow("h.jpg", "3", 3, s.SYNCED, None),  # back after it was removed
+    ]
+    rows = list(merged_rows(iter(snapshot), written, gone={"f.txt"}))
+    assert [r.name for r in rows] == ["a.jpg", "b.jpg", "d.jpg", "e.mp4", "f.txt", "h.jpg", "z.jpg"]
+    by_name = {r.name: r for r in rows}
+    assert by_name["d.jpg"] == written[1]
+    assert by_name["h.jpg"] == written[4]
+    assert by_name["f.txt"] == snapshot[2]._replace(status=s.REMOVED)
+    assert by_name["b.jpg"] == snapshot[0]
+    # With nothing written the snapshot passes through as it is.
+    assert list(merged_rows(iter(snapshot), [], gone=())) == snapshot

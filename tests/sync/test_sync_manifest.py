@@ -10,7 +10,10 @@ from azure.storage.blob import ContainerClient
 import mediagen
 from devhost.azurite import EmulatorAccount
 from shared.asset_keys import partition_key, row_key
+from shared.store.assets import scan_connection
 from shared.store.connections import ConnectionRepository
+from shared.store.records import SnapshotRow
+from shared.store.staging import Staging
 from tests.sync.harness import Api, CountingProxy
 from tests.sync.test_sync_e2e import new_org, rows_by_name, upload
 
@@ -36,6 +39,20 @@ def _connections(platform: EmulatorAccount) -> ConnectionRepository:
 def _pointer_exists(platform: EmulatorAccount, conn: str) -> bool:
     staging = ContainerClient.from_connection_string(platform.connection_string, "sync-staging")
     return staging.get_blob_client(f"manifests/{conn}/current.json.gz").exists()
+
+
+def _manifest_rows(platform: EmulatorAccount, conn: str) -> list[SnapshotRow]:
+    staging = Staging(
+        ContainerClient.from_connection_string(platform.connection_string, "sync-staging")
+    )
+    pointer = staging.manifest(conn)
+    assert pointer is not None
+    return [r for k in range(len(pointer["firsts"])) for r in staging.chunk(pointer["base"], k)]
+
+
+def _table_rows(platform: EmulatorAccount, conn: str) -> list[SnapshotRow]:
+    assets = _tables(platform).get_table_client("Assets")
+    return sorted(scan_connection(assets, conn))
 
 
 def _asset_reads(proxy: CountingProxy) -> int:
@@ -87,6 +104,8 @@ def test_manifest_resync_finds_what_a_table_scan_finds(
 
     proxy.clear()
     manifest_view = api.sync(org, by_manifest)
+    # Its writes are folded into the manifest it read: no scan for the manifest or the counts.
+    assert _asset_reads(proxy) == 0
     scan_view = api.sync(org, by_scan)
 
     for view in (manifest_view, scan_view):
@@ -98,6 +117,13 @@ def test_manifest_resync_finds_what_a_table_scan_finds(
     manifest_rows, scan_rows = rows_by_name(api, org, by_manifest), rows_by_name(api, org, by_scan)
     assert manifest_rows == scan_rows
     assert all(manifest_rows[n][0] == "removed" for n in deleted)
+    for conn in (by_manifest, by_scan):  # the manifest left is the table, row for row
+        assert _manifest_rows(platform_account, conn) == _table_rows(platform_account, conn)
+        shown = api.client.get_connection(org, conn)["assetCounts"]
+        statuses = [status for status, _, _ in manifest_rows.values()]
+        assert {k: shown[k] for k in ("synced", "skipped", "ignored", "removed")} == {
+            k: statuses.count(k) for k in ("synced", "skipped", "ignored", "removed")
+        }
 
     # And the manifest each run left describes the rows: one more re-sync changes nothing.
     for conn in (by_manifest, by_scan):
