@@ -56,15 +56,17 @@ async def _inspect(payload: dict[str, Any]) -> BatchResult:
                 batch_key(int(payload.get("page", 0)), int(payload["start"])),
             ),
         )
-    # A cancel does not stop an inspection in flight: its rows must still reach the counts.
+    # A cancel does not stop an inspection in flight: its rows must still reach the counts,
+    # and what it staged must not stay behind.
     await asyncio.to_thread(
-        steps.recount_if_cancelled,
+        steps.settle_if_cancelled,
         org_id,
         connection.connection_id,
         payload["runId"],
         assets=rt.assets,
         connections=rt.connections,
         runs=rt.runs,
+        staging=rt.staging,
     )
     return result
 

@@ -432,7 +432,7 @@ def recount_assets(
     return until_unchanged(step)
 
 
-def recount_if_cancelled(
+def settle_if_cancelled(
     org: str,
     connection_id: str,
     run_id: str,
@@ -440,16 +440,19 @@ def recount_if_cancelled(
     assets: TableClient,
     connections: ConnectionRepository,
     runs: RunsRepository,
+    staging: Staging,
 ) -> bool:
-    """After an inspection wrote its rows: if its run was cancelled meanwhile, the run-end
-    recount may have missed them, so count again. (The rows are written before the run's
-    status is read, and the cancel writes the status before its recount: either that recount
-    sees the rows, or this read sees the cancel.)"""
+    """After an inspection wrote its rows and staged them: if its run was cancelled meanwhile,
+    the cancel's recount may have missed the rows and its clean-up the staged data, so count
+    again and clean up again. (Both are written before the run's status is read, and the cancel
+    writes the status before it recounts and cleans up: either the cancel sees them, or this
+    read sees the cancel.)"""
     try:
         if runs.get(connection_id, run_id).status is not RunStatus.CANCELLED:
             return False
     except NotFoundError:  # the connection and its runs were deleted meanwhile
         return False
+    staging.delete_run(run_id)
     recount_assets(org, connection_id, assets=assets, connections=connections)
     return True
 
