@@ -51,11 +51,7 @@ def _summary(record: RunRecord) -> dict[str, object]:
             "unchanged": c["unchanged"],
             "failed": c["failed"],
         },
-        "error": (
-            {"code": record.error_code, "message": record.error_message or ""}
-            if record.error_code
-            else None
-        ),
+        "error": record.error,
     }
 
 

@@ -109,11 +109,7 @@ def run_payload(connection: Connection, record: RunRecord) -> dict[str, Any]:
             "unchanged": c["unchanged"],
             "failed": c["failed"],
         },
-        "error": (
-            {"code": record.error_code, "message": record.error_message or ""}
-            if record.error_code
-            else None
-        ),
+        "error": record.error,
     }
 
 

@@ -52,6 +52,13 @@ class RunRecord:
     #: Phases the run went through (recorded when it ends).
     phases: tuple[str, ...] = ()
 
+    @property
+    def error(self) -> dict[str, str] | None:
+        """The run's error as the API shows it (code and customer message), or None."""
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_message or ""}
+
     @classmethod
     def from_entity(cls, e: dict[str, Any]) -> RunRecord:
         counters = empty_counters()

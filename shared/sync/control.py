@@ -445,9 +445,5 @@ async def progress_view(
         "startedAt": record.started_at.isoformat(),
         "updatedAt": record.updated_at.isoformat(),
         "finishedAt": record.finished_at.isoformat() if record.finished_at else None,
-        "error": (
-            {"code": record.error_code, "message": record.error_message or ""}
-            if record.error_code
-            else None
-        ),
+        "error": record.error,
     }
