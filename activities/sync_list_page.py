@@ -47,6 +47,7 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             cursor=payload.get("cursor"),
             prefix=connection.prefix,
             page_size=int(payload["pageSize"]),
+            width=int(payload.get("width", 1)),
             container=cc,
             staging=rt.staging,
         )

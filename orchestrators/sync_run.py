@@ -51,7 +51,7 @@ class RunFailure(Exception):
         self.waited = waited
 
 
-def _list_input(state: SyncState, index: int, cursor: str | None) -> dict[str, Any]:
+def _list_input(state: SyncState, index: int, cursor: Any) -> dict[str, Any]:
     return {
         "runId": state["runId"],
         "org": state["org"],
@@ -59,6 +59,7 @@ def _list_input(state: SyncState, index: int, cursor: str | None) -> dict[str, A
         "index": index,
         "cursor": cursor,
         "pageSize": state["pageSize"],
+        "width": state.get("listWidth", 1),
         **trace_fields(state),
     }
 
@@ -174,7 +175,11 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
             assert page is not None
             totals = add_page(totals, page)
         assert page is not None
-        for _ in range(state["pagesPerExecution"]):
+        # An execution handles listing pages until it has ``pagesPerExecution`` of them (a
+        # step of the walk reads one page per folder listed at once), then continues as new:
+        # its history is bounded by pages, never by the container.
+        handled = 0
+        while True:
             complete = page["nextCursor"] is None
             work = slices(page["ref"], page["changed"], state["batchSize"])
             if work:  # only a page with new or changed blobs is inspected
@@ -210,20 +215,21 @@ def sync_run_steps(context: Any) -> Generator[Any, Any, Any]:
                     totals = add_batch(totals, batch)
                 after = batch_key(page["index"], wave[-1]["end"]) if wave else None
                 show(complete=complete, folded=after)
+            handled += max(1, page.get("pages", 1))
             if next_page is None:
                 break
             page = next_page
-        else:
-            context.continue_as_new(
-                {
-                    **state,
-                    "generation": state["generation"] + 1,
-                    "pendingPage": page,
-                    "totals": totals,
-                    "phases": phases,
-                }
-            )
-            return None
+            if handled >= state["pagesPerExecution"]:
+                context.continue_as_new(
+                    {
+                        **state,
+                        "generation": state["generation"] + 1,
+                        "pendingPage": page,
+                        "totals": totals,
+                        "phases": phases,
+                    }
+                )
+                return None
         show(RunStatus.FINALIZING, complete=True)
         summary = yield from finish(RunStatus.COMPLETED, None)
         totals = summary["totals"]

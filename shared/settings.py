@@ -256,6 +256,7 @@ class Settings:
     data_rows_per_video: int
     default_monthly_quota: int
     sync_page_size: int
+    sync_list_width: int
     sync_batch_size: int
     sync_read_concurrency: int
     sync_pages_per_execution: int
@@ -350,6 +351,7 @@ class Settings:
             data_rows_per_video=_int(env, "DATA_ROWS_PER_VIDEO", 5, 0, 1000),
             default_monthly_quota=_int(env, "DEFAULT_MONTHLY_QUOTA", 100_000, 0, 10**12),
             sync_page_size=_int(env, "SYNC_PAGE_SIZE", 5000, 1, 5000),
+            sync_list_width=_int(env, "SYNC_LIST_WIDTH", 8, 1, 32),
             sync_batch_size=_int(env, "SYNC_BATCH_SIZE", 500, 1, 5000),
             sync_read_concurrency=_int(env, "SYNC_READ_CONCURRENCY", 16, 1, 256),
             sync_pages_per_execution=_int(env, "SYNC_PAGES_PER_EXECUTION", 2, 1, 50),

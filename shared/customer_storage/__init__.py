@@ -21,6 +21,7 @@ Public surface::
     await storage.preflight(account, container, blob, origin=...)   # CORS, as a browser does it
     storage.close()                      # closes the per-tenant credentials
     await list_blobs_page(cc, prefix=..., page_size=..., marker=...)  # lean listing page
+    await walk_step(cc, cursor, root=..., page_size=..., width=...)  # folders listed at once
     classify_error(exc)                  # StorageFailure(fault=StorageFault.X, status, code)
 
 Retries: ``RetryProfile.BACKGROUND`` (1 s doubling, 4 retries, 10 s connect / 20 s read) for sync runs,
@@ -54,6 +55,7 @@ from shared.customer_storage._pipeline import (
     RetryProfile,
     retry_policy,
 )
+from shared.customer_storage._walk import WalkStep, walk_step
 
 __all__ = [
     "STORAGE_SCOPE",
@@ -70,10 +72,12 @@ __all__ = [
     "StorageFault",
     "TenantPinnedCredential",
     "TokenRequestError",
+    "WalkStep",
     "classify_error",
     "classify_http",
     "is_account_not_found",
     "list_blobs_page",
     "retry_policy",
     "tenant_from_challenge",
+    "walk_step",
 ]

@@ -20,9 +20,10 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from azure.core.rest import HttpRequest
+from azure.storage.blob.aio import BlobPrefix
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
-__all__ = ["ListedBlob", "list_blobs_page"]
+__all__ = ["ListedBlob", "list_blobs_page", "list_level_page"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,22 @@ def _text(element: ET.Element | None) -> str | None:
     return element.text if element is not None else None
 
 
+def _name(element: ET.Element | None) -> str:
+    if element is None:
+        return ""
+    name = element.text or ""
+    return unquote(name) if element.get("Encoded") == "true" else name
+
+
 def parse_list_blobs(body: bytes) -> tuple[list[ListedBlob], str | None]:
     """The blobs and the next marker (None at the end) of a List Blobs response body."""
+    blobs, _, marker = parse_list_level(body)
+    return blobs, marker
+
+
+def parse_list_level(body: bytes) -> tuple[list[ListedBlob], list[str], str | None]:
+    """The blobs, the virtual folders (``BlobPrefix`` names, with a delimiter) and the next
+    marker (None at the end) of a List Blobs response body."""
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:  # never in a List Blobs response
         raise ValueError("unexpected DTD in a List Blobs response")
     # No DTD, hence no entities to expand; the SDK parses the same body with xml.etree too.
@@ -47,10 +62,7 @@ def parse_list_blobs(body: bytes) -> tuple[list[ListedBlob], str | None]:
     blobs: list[ListedBlob] = []
     container = root.find("Blobs")
     for blob in container.iterfind("Blob") if container is not None else ():
-        name_el = blob.find("Name")
-        name = (name_el.text or "") if name_el is not None else ""
-        if name_el is not None and name_el.get("Encoded") == "true":
-            name = unquote(name)
+        name = _name(blob.find("Name"))
         props = blob.find("Properties")
         etag = size = ctype = modified = None
         if props is not None:
@@ -67,19 +79,37 @@ def parse_list_blobs(body: bytes) -> tuple[list[ListedBlob], str | None]:
                 last_modified=parsedate_to_datetime(modified) if modified else None,
             )
         )
+    folders = (
+        [_name(p.find("Name")) for p in container.iterfind("BlobPrefix")]
+        if container is not None
+        else []
+    )
     marker = _text(root.find("NextMarker"))
-    return blobs, marker or None
+    return blobs, folders, marker or None
 
 
 async def _sdk_page(
-    container: AsyncContainerClient, prefix: str | None, page_size: int, marker: str | None
-) -> tuple[list[ListedBlob], str | None]:
-    pages: Any = container.list_blobs(name_starts_with=prefix, results_per_page=page_size).by_page(
-        continuation_token=marker
+    container: AsyncContainerClient,
+    prefix: str | None,
+    page_size: int,
+    marker: str | None,
+    delimiter: str | None = None,
+) -> tuple[list[ListedBlob], list[str], str | None]:
+    listing: Any = (
+        container.walk_blobs(
+            name_starts_with=prefix, delimiter=delimiter, results_per_page=page_size
+        )
+        if delimiter
+        else container.list_blobs(name_starts_with=prefix, results_per_page=page_size)
     )
+    pages: Any = listing.by_page(continuation_token=marker)
     items: list[ListedBlob] = []
+    folders: list[str] = []
     async for page in pages:
         async for b in page:
+            if isinstance(b, BlobPrefix):
+                folders.append(b.name)
+                continue
             settings = b.content_settings
             items.append(
                 ListedBlob(
@@ -91,7 +121,7 @@ async def _sdk_page(
                 )
             )
         break
-    return items, pages.continuation_token or None
+    return items, folders, pages.continuation_token or None
 
 
 async def list_blobs_page(
@@ -102,9 +132,28 @@ async def list_blobs_page(
     marker: str | None,
 ) -> tuple[list[ListedBlob], str | None]:
     """One page of the container's blobs (flat, name order) and the next marker."""
+    blobs, _, next_marker = await list_level_page(
+        container, prefix=prefix, page_size=page_size, marker=marker
+    )
+    return blobs, next_marker
+
+
+async def list_level_page(
+    container: AsyncContainerClient,
+    *,
+    prefix: str | None,
+    page_size: int,
+    marker: str | None,
+    delimiter: str | None = None,
+) -> tuple[list[ListedBlob], list[str], str | None]:
+    """One page of a listing in name order: the blobs, the virtual folders (only with a
+    ``delimiter``: the names up to and including it, as ``BlobPrefix`` entries; they count
+    against ``page_size``) and the next marker."""
     params = {"restype": "container", "comp": "list", "maxresults": str(page_size)}
     if prefix:
         params["prefix"] = prefix
+    if delimiter:
+        params["delimiter"] = delimiter
     if marker:
         params["marker"] = marker
     base = container.url
@@ -115,5 +164,6 @@ async def list_blobs_page(
     pipeline: Any = container._pipeline  # the client's own: credential, retries, policies
     response = (await pipeline.run(request, stream=False)).http_response
     if response.status_code != 200:
-        return await _sdk_page(container, prefix, page_size, marker)  # raises the SDK's error
-    return parse_list_blobs(response.body())
+        # Raises the SDK's error (or, if the fault passed meanwhile, reads the same page).
+        return await _sdk_page(container, prefix, page_size, marker, delimiter)
+    return parse_list_level(response.body())

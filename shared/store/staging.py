@@ -14,7 +14,7 @@ import gzip
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
@@ -37,6 +37,8 @@ class SnapshotRef(TypedDict):
     firsts: list[str]  # first name of each chunk
     rows: int
     source: str  # "manifest" or "scan"
+    #: Rows whose status is not removed (absent in snapshots taken before it was recorded).
+    live: NotRequired[int]
     #: The connection's ``assetsGeneration`` read before the rows were (the manifest's, or
     #: read before the scan): a manifest carried over from this snapshot keeps it.
     generation: int
@@ -84,8 +86,30 @@ class Staging:
             raise ValueError("not a staged page reference")
         return [StagedEntry.decode(item) for item in self._get(ref)]
 
-    def put_listed(self, run_id: str, index: int, row_keys: list[str]) -> None:
-        self._put(f"{run_id}/listed-{index:06d}.json.gz", row_keys)
+    def put_listed(
+        self, run_id: str, index: int, row_keys: list[str], *, known: int | None = None
+    ) -> None:
+        """The names a listing step saw; ``known``: how many of them have a stored row that is
+        not removed (lets the finish see that nothing vanished without reading the names)."""
+        metadata = {"known": str(known)} if known is not None else None
+        self._container.upload_blob(
+            f"{run_id}/listed-{index:06d}.json.gz",
+            _dump(row_keys),
+            overwrite=True,
+            metadata=metadata,
+        )
+
+    def known_listed(self, run_id: str) -> int | None:
+        """The sum of ``known`` over the run's listing steps (None if a step did not record it)."""
+        total = 0
+        for blob in self._container.list_blobs(
+            name_starts_with=f"{run_id}/listed-", include=["metadata"]
+        ):
+            value = (blob.metadata or {}).get("known")
+            if value is None or not value.isdigit():
+                return None
+            total += int(value)
+        return total
 
     def iter_listed(self, run_id: str) -> Iterator[list[str]]:
         for name in self._container.list_blob_names(name_starts_with=f"{run_id}/listed-"):

@@ -214,6 +214,7 @@ async def start_sync(
         pendingPage=None,
         totals=empty_counters(),
         pageSize=settings.sync_page_size,
+        listWidth=settings.sync_list_width,
         batchSize=settings.sync_batch_size,
         pagesPerExecution=settings.sync_pages_per_execution,
         batchesInFlight=settings.sync_batches_in_flight,

@@ -98,6 +98,8 @@ def take_snapshot(
             source="manifest",
             generation=connection.assets_generation,
         )
+        if isinstance(pointer.get("live"), int):
+            ref["live"] = pointer["live"]
     else:
         rows = list(scan_connection(assets, cid))
         base = staging.manifest_base(cid, f"{run_id}-s")
@@ -107,9 +109,15 @@ def take_snapshot(
             rows=len(rows),
             source="scan",
             generation=connection.assets_generation,
+            live=sum(1 for r in rows if r.status is not AssetStatus.REMOVED),
         )
     staging.put_snapshot_ref(run_id, ref)
     return ref
+
+
+def live_of(counts: dict[str, int]) -> int:
+    """Rows that are not marked removed, from counts by status."""
+    return sum(n for status, n in counts.items() if status != AssetStatus.REMOVED.value)
 
 
 def counts_of(rows: Iterable[SnapshotRow]) -> dict[str, int]:
@@ -209,6 +217,9 @@ def keep_manifest(
     }
     if counts is not None:
         pointer["counts"] = counts
+        pointer["live"] = live_of(counts)
+    elif ref is not None and "live" in ref:
+        pointer["live"] = ref["live"]
     staging.put_manifest(cid, pointer)
     # Older manifests go; this run's own snapshot stays until the next run (a retried finish
     # still reads it). Pruning happens while this run holds the connection, so no other run

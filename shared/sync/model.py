@@ -87,7 +87,11 @@ class ListedPage(TypedDict):
     listed: int
     unchanged: int
     changed: int
-    nextCursor: str | None
+    #: Listing pages read in this step (one per folder listed at once); absent before the walk.
+    pages: NotRequired[int]
+    #: Where the listing goes on (``shared.customer_storage.walk_step``): a small JSON object,
+    #: or a flat marker in runs started before the walk; None once everything is listed.
+    nextCursor: str | dict[str, Any] | None
 
 
 class BatchResult(TypedDict):
@@ -116,6 +120,8 @@ class SyncState(TypedDict):
     pendingPage: ListedPage | None
     totals: Counters
     pageSize: int
+    #: Virtual folders listed at once (absent in runs started before: one flat listing).
+    listWidth: NotRequired[int]
     batchSize: int
     pagesPerExecution: int
     batchesInFlight: int

@@ -34,7 +34,7 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
-from shared.customer_storage import ListedBlob, is_account_not_found, list_blobs_page
+from shared.customer_storage import WalkStep, is_account_not_found, walk_step
 from shared.errors import NotFoundError
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
@@ -155,22 +155,23 @@ async def list_page(
     *,
     run_id: str,
     index: int,
-    cursor: str | None,
+    cursor: str | dict[str, Any] | None,
     prefix: str,
     page_size: int,
     container: AsyncContainerClient,
     staging: Staging,
+    width: int = 1,
     snapshot: Callable[[], object] | None = None,
 ) -> ListedPage:
-    """List one page and stage its new or changed blobs. ``snapshot`` (first page only) takes
-    the run's snapshot of stored rows; it runs in a thread while the page is being listed."""
+    """List one step of the container's walk (one page of up to ``width`` virtual folders at
+    once, ``shared.customer_storage.walk_step``) and stage its new or changed blobs.
+    ``snapshot`` (first step only) takes the run's snapshot of stored rows; it runs in a
+    thread while the first page is being listed."""
 
-    async def fetch() -> tuple[list[ListedBlob], str | None]:
-        return await list_blobs_page(
-            container, prefix=prefix or None, page_size=page_size, marker=cursor
-        )
+    async def fetch() -> WalkStep:
+        return await walk_step(container, cursor, root=prefix, page_size=page_size, width=width)
 
-    async def listed() -> tuple[list[ListedBlob], str | None]:
+    async def listed() -> WalkStep:
         # The storage pipeline already retries each request; the orchestrator waits out longer
         # outages with durable timers. Retrying here too would multiply the wait.
         try:
@@ -179,36 +180,43 @@ async def list_page(
             raise CustomerStorageError("listing failed") from exc
 
     if snapshot is not None:
-        (blobs, next_cursor), _ = await asyncio.gather(listed(), asyncio.to_thread(snapshot))
+        step, _ = await asyncio.gather(listed(), asyncio.to_thread(snapshot))
     else:
-        blobs, next_cursor = await listed()
-    names = [b.name for b in blobs]
-    staging.put_listed(run_id, index, names)
-    lookup = _SnapshotLookup(staging, run_id).rows_between(names[0], names[-1]) if names else {}
+        step = await listed()
+    lookup = _SnapshotLookup(staging, run_id)
     changed: list[StagedEntry] = []
-    for blob in blobs:
-        prev = lookup.get(blob.name)
-        if _unchanged(prev, blob.etag, blob.size):
-            continue
-        modified = blob.last_modified
-        changed.append(
-            StagedEntry(
-                name=blob.name,
-                etag=blob.etag,
-                size=blob.size,
-                content_type=blob.content_type,
-                last_modified=modified.isoformat() if modified else None,
-                previous=prev.status if prev else None,
+    listed_n = known = 0
+    for segment in step.segments:  # each in name order: its stored rows are one name range
+        listed_n += len(segment)
+        stored = lookup.rows_between(segment[0].name, segment[-1].name)
+        for blob in segment:
+            prev = stored.get(blob.name)
+            if prev is not None and prev.status is not AssetStatus.REMOVED:
+                known += 1
+            if _unchanged(prev, blob.etag, blob.size):
+                continue
+            modified = blob.last_modified
+            changed.append(
+                StagedEntry(
+                    name=blob.name,
+                    etag=blob.etag,
+                    size=blob.size,
+                    content_type=blob.content_type,
+                    last_modified=modified.isoformat() if modified else None,
+                    previous=prev.status if prev else None,
+                )
             )
-        )
+    names = [b.name for segment in step.segments for b in segment]
+    staging.put_listed(run_id, index, names, known=known)
     ref = staging.put_page(run_id, index, changed) if changed else None
     return ListedPage(
         index=index,
         ref=ref,
-        listed=len(blobs),
-        unchanged=len(blobs) - len(changed),
+        listed=listed_n,
+        unchanged=listed_n - len(changed),
         changed=len(changed),
-        nextCursor=next_cursor or None,
+        pages=step.requests,
+        nextCursor=step.cursor,
     )
 
 
@@ -392,6 +400,12 @@ async def finish_removed(
     *, run_id: str, connection_id: str, assets: AsyncTableClient, staging: Staging
 ) -> list[str]:
     """Mark rows whose blobs were not listed in this (complete) run as removed; their names."""
+    ref = staging.snapshot_ref(run_id)
+    live = ref.get("live") if ref is not None else None
+    if live is not None and staging.known_listed(run_id) == live:
+        # Every stored row was listed again (each name is listed once): nothing vanished, and
+        # neither the names nor the snapshot need reading.
+        return []
     listed: set[str] = set()
     for names in staging.iter_listed(run_id):
         listed.update(names)

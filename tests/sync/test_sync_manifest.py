@@ -64,6 +64,33 @@ def _asset_reads(proxy: CountingProxy) -> int:
     )
 
 
+def _listed_reads(proxy: CountingProxy) -> int:
+    """Reads of the names a run's listing steps staged."""
+    return sum(1 for r in proxy.snapshot() if r.method == "GET" and "/listed-" in r.path)
+
+
+def test_as_many_blobs_vanishing_as_appearing_are_still_marked_removed(
+    api: Api, proxy: CountingProxy, container: ContainerClient, unique_name: str
+) -> None:
+    files = _files(12)
+    upload(container, files)
+    org = new_org(api, unique_name)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    assert api.sync(org, conn)["status"] == "completed"
+    gone = [n for n, _ in files[:2]]
+    for name in gone:
+        container.delete_blob(name)
+    upload(container, [(f"swap/new_{i}.png", mediagen.png(20 + i, 20)) for i in range(2)])
+
+    proxy.clear()
+    view = api.sync(org, conn)
+    assert view["status"] == "completed"
+    assert (view["counts"]["added"], view["counts"]["removed"]) == (2, 2)
+    rows = rows_by_name(api, org, conn)
+    assert all(rows[n][0] == "removed" for n in gone)
+    assert _listed_reads(proxy) > 0  # the listed names decide which rows vanished
+
+
 def test_manifest_resync_finds_what_a_table_scan_finds(
     api: Api,
     proxy: CountingProxy,
@@ -89,6 +116,9 @@ def test_manifest_resync_finds_what_a_table_scan_finds(
     assert again["counts"]["unchanged"] == len(files)
     assert _asset_reads(proxy) == 0
     assert proxy.table_writes("Assets") == 0
+    # Every stored row was listed again, so the finish knows nothing vanished without reading
+    # back the names the run listed.
+    assert _listed_reads(proxy) == 0
 
     # Blobs change, vanish and appear; one connection's manifest is made untrusted, so its
     # re-sync scans the table: both must come to the same result.

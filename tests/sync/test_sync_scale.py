@@ -16,6 +16,7 @@ from tests.sync.test_sync_e2e import new_org
 PAGE = 100  # SYNC_PAGE_SIZE in the harness
 PAGES_PER_EXECUTION = 2
 BATCH = 40  # SYNC_BATCH_SIZE in the harness
+WIDTH = 8  # SYNC_LIST_WIDTH (the default): folders listed at once, one page each
 
 
 async def fill(connection_string: str, container: str, count: int) -> None:
@@ -47,11 +48,12 @@ def test_history_per_execution_does_not_grow_with_the_container(
         assert view["status"] == "completed"
         assert view["counts"]["synced"] == size
         largest.append(host.status()["maxHistoryEvents"])
-    # 1,500 blobs run as 8 executions of 2 pages each; 300 blobs as 2. Each execution holds at
-    # most its own tasks (the first listing, per page its inspection batches and the next
-    # listing, the finish), two events each, plus two per orchestrator episode (at most one per
-    # completion): the bound depends on pages per execution, never on the container.
-    tasks = 2 + PAGES_PER_EXECUTION * (-(-PAGE // BATCH) + 1)
+    # The 7 folders are listed at once, a page of each per step. An execution handles steps
+    # until it has read 2 pages, so it holds at most 1 + WIDTH pages' tasks (the first listing,
+    # per page its inspection batches and the next listing, the finish), two events each, plus
+    # two per orchestrator episode (at most one per completion): the bound depends on pages
+    # per execution and the width, never on the container.
+    tasks = 2 + (PAGES_PER_EXECUTION - 1 + WIDTH) * (-(-PAGE // BATCH) + 1)
     bound = 4 * tasks + 8
     assert 0 < largest[0] <= bound
     assert largest[1] <= bound

@@ -119,6 +119,7 @@ def telemetry(
         "EMULATOR_BLOB_ENDPOINT": customer_account.blob_endpoint.rsplit("/", 1)[0],
         "EMULATOR_ACCOUNTS": f"{customer_account.name}:{customer_account.key}",
         "SYNC_PAGE_SIZE": "4",  # two listing pages
+        "SYNC_LIST_WIDTH": "1",  # one flat listing
         "SYNC_BATCH_SIZE": "2",  # several inspection batches
     }
     host = TracedHost(env, tmp_path_factory.mktemp("traced"))

@@ -1,0 +1,195 @@
+"""The folder walk (``shared.customer_storage.walk_step``) lists exactly what a flat listing
+lists, whatever the tree, the page size and the width; folders are listed at once; its cursor
+stays small JSON; a flat marker from a run started before the walk still continues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from azure.core.pipeline.policies import AsyncHTTPPolicy
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.storage.blob import ContainerClient
+from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
+
+from devhost.azurite import EmulatorAccount
+from shared.customer_storage import PolicyTransport, list_blobs_page, walk_step
+
+TREE = [
+    "root-a.jpg",
+    "root-z.jpg",
+    "a/1.jpg",
+    "a/2.jpg",
+    "ab/1.jpg",  # "a/" must not swallow "ab/"
+    "a/b/c/deep.jpg",
+    "a/b/c/deeper/x.jpg",
+    "double//slash.jpg",
+    "/leading.jpg",
+    "ünïcödé/名前.jpg",
+    "with space/and+plus%25.png",
+    "amp&lt;/x.txt",
+    *[f"big/{i:03d}.jpg" for i in range(23)],  # more than a page
+    *[f"many/f{i:02d}/x.jpg" for i in range(12)],  # more sub-folders than the walk holds
+]
+
+
+class _InFlight(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    """Counts list requests on the wire at once (with a short hold, so overlaps show)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0
+        self.most = 0
+        self.prefixes: list[str] = []
+
+    async def send(self, request: Any) -> Any:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        self.prefixes.append(unquote(request.http_request.query.get("prefix", "")))
+        try:
+            await asyncio.sleep(0.05)
+            return await self.next.send(request)
+        finally:
+            self.now -= 1
+
+
+async def _walk_all(
+    cc: AsyncContainerClient, *, root: str, page_size: int, width: int, max_parts: int
+) -> tuple[list[str], int]:
+    names: list[str] = []
+    cursor: Any = None
+    steps = 0
+    while True:
+        step = await walk_step(
+            cc, cursor, root=root, page_size=page_size, width=width, max_parts=max_parts
+        )
+        steps += 1
+        for segment in step.segments:
+            seg = [b.name for b in segment]
+            assert seg == sorted(seg) and seg, "each segment is one name range, in order"
+            names += seg
+        if step.cursor is None:
+            return names, steps
+        # It crosses the durable boundary: plain JSON, bounded by max_parts.
+        cursor = json.loads(json.dumps(step.cursor))
+        assert len(cursor["parts"]) <= max_parts
+        assert steps < 500
+
+
+async def _flat(cc: AsyncContainerClient, prefix: str) -> list[str]:
+    out: list[str] = []
+    marker = None
+    while True:
+        blobs, marker = await list_blobs_page(cc, prefix=prefix or None, page_size=7, marker=marker)
+        out += [b.name for b in blobs]
+        if marker is None:
+            return out
+
+
+@pytest.fixture
+def tree(container: ContainerClient) -> ContainerClient:
+    for name in TREE:
+        container.upload_blob(name, b"x")
+    return container
+
+
+@pytest.mark.parametrize(
+    ("root", "page_size", "width", "max_parts"),
+    [
+        ("", 5, 1, 32),  # width 1: one flat listing
+        ("", 5, 8, 32),
+        ("", 1000, 8, 32),
+        ("", 3, 3, 6),  # "many/" does not fit: listed flat
+        ("", 1000, 32, 4),  # the root's folders do not fit: the root is listed flat
+        ("a", 2, 8, 32),  # a connection prefix that is not a folder: "a/" and "ab/"
+        ("many/", 4, 8, 32),
+    ],
+)
+def test_the_walk_lists_every_blob_once(
+    customer_account: EmulatorAccount,
+    tree: ContainerClient,
+    root: str,
+    page_size: int,
+    width: int,
+    max_parts: int,
+) -> None:
+    async def both() -> tuple[list[str], list[str]]:
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, tree.container_name
+        ) as cc:
+            walked, _ = await _walk_all(
+                cc, root=root, page_size=page_size, width=width, max_parts=max_parts
+            )
+            return walked, await _flat(cc, root)
+
+    walked, flat = asyncio.run(both())
+    assert len(walked) == len(set(walked)), "no blob is listed twice"
+    assert sorted(walked) == sorted(flat)
+    assert len(flat) == sum(1 for n in TREE if n.startswith(root))
+
+
+def test_folders_are_listed_at_once(
+    customer_account: EmulatorAccount, tree: ContainerClient
+) -> None:
+    recorder = _InFlight()
+
+    async def walk() -> tuple[list[str], int]:
+        transport = PolicyTransport(AioHttpTransport(), [recorder], owns=True)
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, tree.container_name, transport=transport
+        ) as cc:
+            return await _walk_all(cc, root="", page_size=5000, width=8, max_parts=32)
+
+    walked, steps = asyncio.run(walk())
+    assert sorted(walked) == sorted(TREE)
+    assert recorder.most >= 4, f"at most {recorder.most} folder listed at a time"
+    # root, then its folders at once, then theirs: far fewer steps than folders listed
+    assert steps * 3 <= len(set(recorder.prefixes)), (steps, sorted(set(recorder.prefixes)))
+    assert {"a/", "big/", "many/"} <= set(recorder.prefixes)
+
+
+def test_a_flat_marker_from_an_earlier_run_continues_flat(
+    customer_account: EmulatorAccount, tree: ContainerClient
+) -> None:
+    async def go() -> tuple[list[str], list[str]]:
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, tree.container_name
+        ) as cc:
+            first, marker = await list_blobs_page(cc, prefix=None, page_size=10, marker=None)
+            assert marker is not None
+            rest: list[str] = []
+            cursor: Any = marker
+            while cursor is not None:
+                step = await walk_step(cc, cursor, root="", page_size=10, width=8)
+                rest += [b.name for s in step.segments for b in s]
+                cursor = step.cursor
+            return [b.name for b in first], rest
+
+    first, rest = asyncio.run(go())
+    assert first + rest == sorted(TREE)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        {},
+        {"parts": []},
+        {"parts": [{"prefix": "elsewhere/", "level": False, "marker": None}]},
+        {"parts": [{"prefix": "", "level": True, "marker": "m"}]},
+        {"parts": [{"prefix": 3}]},
+    ],
+)
+def test_a_malformed_cursor_is_refused(
+    customer_account: EmulatorAccount, container: ContainerClient, cursor: dict[str, Any]
+) -> None:
+    async def go() -> None:
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, container.container_name
+        ) as cc:
+            await walk_step(cc, cursor, root="scoped/", page_size=10, width=8)
+
+    with pytest.raises(ValueError, match="cursor"):
+        asyncio.run(go())
