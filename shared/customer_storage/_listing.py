@@ -12,16 +12,19 @@ success costs none).
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import functools
+import html
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from azure.core.rest import HttpRequest
 from azure.storage.blob.aio import BlobPrefix
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
+
+from shared.customer_storage._raw import raw_get
 
 __all__ = ["ListedBlob", "list_blobs_page", "list_level_page"]
 
@@ -35,15 +38,26 @@ class ListedBlob:
     last_modified: datetime | None
 
 
-def _text(element: ET.Element | None) -> str | None:
-    return element.text if element is not None else None
+# The List Blobs response is a flat, regular document whose text never holds a raw "<" (XML
+# escapes it), so the few fields a run needs are read with compiled byte patterns: a fifth of
+# the CPU of building an element tree first, which matters at 5,000 blobs a page.
+_FIELD = re.compile(
+    rb"<(Name|Etag|Content-Length|Content-Type|Last-Modified)( Encoded=\"true\")?>([^<]*)</\1>"
+)
+_PREFIX = re.compile(rb"<BlobPrefix>\s*<Name( Encoded=\"true\")?>([^<]*)</Name>")
+_MARKER = re.compile(rb"<NextMarker>([^<]*)</NextMarker>")
 
 
-def _name(element: ET.Element | None) -> str:
-    if element is None:
-        return ""
-    name = element.text or ""
-    return unquote(name) if element.get("Encoded") == "true" else name
+def _str(raw: bytes, encoded: bool = False) -> str:
+    text = raw.decode("utf-8")
+    if "&" in text:
+        text = html.unescape(text)  # XML's entities and character references
+    return unquote(text) if encoded else text
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(text: str) -> datetime:  # blobs written in one second share a value
+    return parsedate_to_datetime(text)
 
 
 def parse_list_blobs(body: bytes) -> tuple[list[ListedBlob], str | None]:
@@ -57,35 +71,29 @@ def parse_list_level(body: bytes) -> tuple[list[ListedBlob], list[str], str | No
     marker (None at the end) of a List Blobs response body."""
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:  # never in a List Blobs response
         raise ValueError("unexpected DTD in a List Blobs response")
-    # No DTD, hence no entities to expand; the SDK parses the same body with xml.etree too.
-    root = ET.fromstring(body)  # noqa: S314
+    if b"<EnumerationResults" not in body:
+        raise ValueError("not a List Blobs response")
     blobs: list[ListedBlob] = []
-    container = root.find("Blobs")
-    for blob in container.iterfind("Blob") if container is not None else ():
-        name = _name(blob.find("Name"))
-        props = blob.find("Properties")
-        etag = size = ctype = modified = None
-        if props is not None:
-            etag = _text(props.find("Etag"))
-            size = _text(props.find("Content-Length"))
-            ctype = _text(props.find("Content-Type"))
-            modified = _text(props.find("Last-Modified"))
+    for piece in body.split(b"<Blob>")[1:]:
+        end = piece.find(b"</Blob>")
+        fields = {tag: (value, encoded) for tag, encoded, value in _FIELD.findall(piece, 0, end)}
+        name = fields.get(b"Name")
+        etag = fields.get(b"Etag")
+        size = fields.get(b"Content-Length")
+        ctype = fields.get(b"Content-Type")
+        modified = fields.get(b"Last-Modified")
         blobs.append(
             ListedBlob(
-                name=name,
-                etag=(etag or "").strip('"'),
-                size=int(size or 0),
-                content_type=ctype or None,
-                last_modified=parsedate_to_datetime(modified) if modified else None,
+                name=_str(name[0], bool(name[1])) if name else "",
+                etag=_str(etag[0]).strip('"') if etag else "",
+                size=int(size[0] or 0) if size else 0,
+                content_type=(_str(ctype[0]) or None) if ctype else None,
+                last_modified=_date(_str(modified[0])) if modified and modified[0] else None,
             )
         )
-    folders = (
-        [_name(p.find("Name")) for p in container.iterfind("BlobPrefix")]
-        if container is not None
-        else []
-    )
-    marker = _text(root.find("NextMarker"))
-    return blobs, folders, marker or None
+    folders = [_str(value, bool(encoded)) for encoded, value in _PREFIX.findall(body)]
+    marker = _MARKER.search(body)
+    return blobs, folders, (_str(marker[1]) or None) if marker else None
 
 
 async def _sdk_page(
@@ -158,12 +166,9 @@ async def list_level_page(
         params["marker"] = marker
     base = container.url
     url = base + ("&" if "?" in base else "?") + urlencode(params, quote_via=quote)
-    request = HttpRequest(
-        "GET", url, headers={"x-ms-version": container.api_version, "Accept": "application/xml"}
-    )
-    pipeline: Any = container._pipeline  # the client's own: credential, retries, policies
-    response = (await pipeline.run(request, stream=False)).http_response
-    if response.status_code != 200:
+    headers = {"x-ms-version": container.api_version, "Accept": "application/xml"}
+    response = await raw_get(container, url, headers)
+    if response.status != 200:
         # Raises the SDK's error (or, if the fault passed meanwhile, reads the same page).
         return await _sdk_page(container, prefix, page_size, marker, delimiter)
-    return parse_list_level(response.body())
+    return parse_list_level(response.body)

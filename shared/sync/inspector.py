@@ -70,7 +70,7 @@ async def inspect_entry(entry: StagedEntry, container: AsyncContainerClient) -> 
     blob = BlobRef(
         name=entry.name, size=entry.size, content_type=entry.content_type, etag=entry.etag
     )
-    reader = BlobRangeReader(container.get_blob_client(entry.name), entry.size, etag=entry.etag)
+    reader = BlobRangeReader(container, entry.name, entry.size, etag=entry.etag)
     try:
         verdict = await inspect_blob(blob, reader)
     except ReadError as err:

@@ -95,7 +95,7 @@ async def inspect_container(
 
         async def one(ref: BlobRef) -> Row:
             async with gate:
-                reader = BlobRangeReader(client.get_blob_client(ref.name), ref.size, etag=ref.etag)
+                reader = BlobRangeReader(client, ref.name, ref.size, etag=ref.etag)
                 verdict = await inspect_blob(ref, reader)
                 return Row(ref, verdict, reader.requests, reader.bytes_read)
 
@@ -190,7 +190,7 @@ async def _read_with_stale_or_missing(account: EmulatorAccount, container: str) 
         (listed,) = [b async for b in client.list_blobs()]
         await client.upload_blob("a.jpg", mg.jpeg(orientation=1), overwrite=True)
         for name, etag in (("a.jpg", listed.etag), ("gone.jpg", None)):
-            reader = BlobRangeReader(client.get_blob_client(name), listed.size, etag=etag)
+            reader = BlobRangeReader(client, name, listed.size, etag=etag)
             with pytest.raises(ReadError) as caught:
                 await inspect_blob(BlobRef(name, listed.size, etag=etag), reader)
             errors.append(caught.value)
