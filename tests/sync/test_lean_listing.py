@@ -13,6 +13,7 @@ from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from devhost.azurite import EmulatorAccount
 from shared.customer_storage import ListedBlob, list_blobs_page
+from shared.customer_storage._listing import parse_list_level
 
 NAMES = [
     "plain.jpg",
@@ -79,3 +80,32 @@ def test_a_missing_container_fails_as_the_sdk_does(customer_account: EmulatorAcc
     with pytest.raises(ResourceNotFoundError) as caught:
         asyncio.run(listing())
     assert caught.value.error_code == "ContainerNotFound"
+
+
+def test_the_byte_parser_reads_encoded_names_folders_and_markers() -> None:
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ContainerName="c">'
+        b"<Prefix>a/</Prefix><Delimiter>/</Delimiter><Blobs>"
+        b"<Blob><Name>a/x &amp; y.jpg</Name><Properties><Last-Modified>Sun, 29 Nov 2026 10:31:00 GMT"
+        b"</Last-Modified><Etag>0x8D1</Etag><Content-Length>12</Content-Length>"
+        b"<Content-Type /></Properties></Blob>"
+        b"<BlobPrefix><Name>a/b&lt;c/</Name></BlobPrefix>"
+        b'<Blob><Name Encoded="true">a/%01odd.png</Name><Properties><Etag>"0x8D2"</Etag>'
+        b"<Content-Length>7</Content-Length><Content-Type>image/png</Content-Type>"
+        b"<Content-MD5>abc==</Content-MD5></Properties><Metadata /></Blob>"
+        b'<BlobPrefix><Name Encoded="true">a/%02dir/</Name></BlobPrefix>'
+        b"</Blobs><NextMarker>2!a&amp;b</NextMarker></EnumerationResults>"
+    )
+    blobs, folders, marker = parse_list_level(body)
+    assert [(b.name, b.etag, b.size, b.content_type) for b in blobs] == [
+        ("a/x & y.jpg", "0x8D1", 12, None),
+        ("a/\x01odd.png", "0x8D2", 7, "image/png"),
+    ]
+    assert blobs[0].last_modified is not None and blobs[0].last_modified.year == 2026
+    assert blobs[1].last_modified is None
+    assert folders == ["a/b<c/", "a/\x02dir/"]
+    assert marker == "2!a&b"
+    end = body.replace(b"<NextMarker>2!a&amp;b</NextMarker>", b"<NextMarker />")
+    assert parse_list_level(end)[2] is None
+    with pytest.raises(ValueError, match="List Blobs"):
+        parse_list_level(b"<html>a proxy's error page</html>")
