@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -103,10 +104,15 @@ def timed_sync(
     org: str,
     conn: str,
     samples: list[tuple[float, int]] | None = None,
+    *,
+    host: DevHostProcess | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Seconds from sending the start request to the run's recorded finish. Polling is slow
     (0.5 s) so it neither loads the host nor rounds the figure; the finish time is the server's
-    own timestamp (same machine, same clock). ``samples`` collects (seconds, blobs handled)."""
+    own timestamp (same machine, same clock). ``samples`` collects (seconds, blobs handled).
+    With ``host``, it then waits (untimed) until the run's orchestration has completed: the
+    finish step and the run-end step may still be returning, and the next measurement must
+    not share the machine with them."""
     start = time.time()
     run = client.start_sync(org, conn)["runId"]
     while True:
@@ -117,8 +123,20 @@ def timed_sync(
             if view["status"] != "completed":
                 raise RuntimeError(f"sync ended {view['status']}: {view['error']}")
             finished = datetime.fromisoformat(view["finishedAt"]).timestamp()
+            if host is not None:
+                _settle(host, f"sync-{conn}-{run}")
             return finished - start, view
         time.sleep(0.5)
+
+
+def _settle(host: DevHostProcess, instance: str, timeout: float = 120.0) -> None:
+    url = host.url(f"/runtime/webhooks/durabletask/instances/{instance}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(url, timeout=10) as r:
+            if json.loads(r.read()).get("runtimeStatus") == "Completed":
+                return
+        time.sleep(0.2)
 
 
 def window_times(samples: list[tuple[float, int]], total: int) -> dict[str, Any] | None:
@@ -205,9 +223,9 @@ def run(
         try:
             conn = setup_connection(client, "bench-org")
             samples: list[tuple[float, int]] = []
-            first_s, first = timed_sync(client, "bench-org", conn, samples)
+            first_s, first = timed_sync(client, "bench-org", conn, samples, host=host)
             print(f"first sync: {first_s:.1f}s", flush=True)
-            again_s, again = timed_sync(client, "bench-org", conn)
+            again_s, again = timed_sync(client, "bench-org", conn, host=host)
             print(f"no-change re-sync: {again_s:.1f}s", flush=True)
             # A share of the container changes: a third replaced, a third added, a third deleted.
             rng = random.Random(seed + 1)
@@ -222,7 +240,7 @@ def run(
             replacement = [(n, mediagen.jpeg(800, 600, seed=i)) for i, n in enumerate(changed)]
             asyncio.run(_upload(customer.connection_string, replacement + fresh))
             asyncio.run(_delete(customer.connection_string, deleted))
-            delta_s, delta = timed_sync(client, "bench-org", conn)
+            delta_s, delta = timed_sync(client, "bench-org", conn, host=host)
             print(f"re-sync after {change_percent:g}% changes: {delta_s:.1f}s", flush=True)
             stats = _host_stats(host)
         finally:
