@@ -39,6 +39,7 @@ class RssSampler:
     pid: int
     interval: float = 0.1
     peak: int = 0
+    peak_at: float = 0.0  # time.time() of the peak
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -54,7 +55,8 @@ class RssSampler:
                 )
             except psutil.Error:
                 return
-            self.peak = max(self.peak, rss)
+            if rss > self.peak:
+                self.peak, self.peak_at = rss, time.time()
             time.sleep(self.interval)
 
     def stop(self) -> int:
@@ -223,8 +225,10 @@ def run(
         try:
             conn = setup_connection(client, "bench-org")
             samples: list[tuple[float, int]] = []
+            marks = [("first sync", time.time())]
             first_s, first = timed_sync(client, "bench-org", conn, samples, host=host)
             print(f"first sync: {first_s:.1f}s", flush=True)
+            marks.append(("no-change re-sync", time.time()))
             again_s, again = timed_sync(client, "bench-org", conn, host=host)
             print(f"no-change re-sync: {again_s:.1f}s", flush=True)
             # A share of the container changes: a third replaced, a third added, a third deleted.
@@ -240,11 +244,14 @@ def run(
             replacement = [(n, mediagen.jpeg(800, 600, seed=i)) for i, n in enumerate(changed)]
             asyncio.run(_upload(customer.connection_string, replacement + fresh))
             asyncio.run(_delete(customer.connection_string, deleted))
+            marks.append(("re-sync with changes", time.time()))
             delta_s, delta = timed_sync(client, "bench-org", conn, host=host)
             print(f"re-sync after {change_percent:g}% changes: {delta_s:.1f}s", flush=True)
             stats = _host_stats(host)
         finally:
             report["peakRssBytes"] = sampler.stop()
+            during = [name for name, at in marks if at <= sampler.peak_at]
+            report["peakRssDuring"] = during[-1] if during else "start"
             client.close()
             host.stop()
 
@@ -422,7 +429,8 @@ def table(report: dict[str, Any]) -> str:
         f"no-change re-sync / listing   {ratios['noChangeResyncVsRawListing']:>6.2f}x   (target >= 0.6)",
         f"no-change re-sync / rclone    {_ratio(ratios.get('noChangeResyncVsRclone'))}   (target >= 1.0)",
         f"bytes read / bytes stored     {ratios['bytesReadVsStored'] * 100:>6.2f}%   (target <= 2%)",
-        f"dev host peak RSS             {report['peakRssBytes'] / 2**20:>6.0f} MB  (target <= 400 MB)",
+        f"dev host peak RSS             {report['peakRssBytes'] / 2**20:>6.0f} MB  (target <= 400 MB; "
+        f"during the {report.get('peakRssDuring', '?')})",
         f"largest history / execution   {report['largestHistoryPerExecution']!s:>6} events",
     ]
     windows = report.get("firstSyncPerWindow")

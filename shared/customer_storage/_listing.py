@@ -55,6 +55,11 @@ def _str(raw: bytes, encoded: bool = False) -> str:
     return unquote(text) if encoded else text
 
 
+@functools.lru_cache(maxsize=256)
+def _content_type(raw: bytes) -> str | None:  # a handful of values: one string each
+    return _str(raw) or None
+
+
 @functools.lru_cache(maxsize=4096)
 def _date(text: str) -> datetime:  # blobs written in one second share a value
     return parsedate_to_datetime(text)
@@ -74,9 +79,13 @@ def parse_list_level(body: bytes) -> tuple[list[ListedBlob], list[str], str | No
     if b"<EnumerationResults" not in body:
         raise ValueError("not a List Blobs response")
     blobs: list[ListedBlob] = []
-    for piece in body.split(b"<Blob>")[1:]:
-        end = piece.find(b"</Blob>")
-        fields = {tag: (value, encoded) for tag, encoded, value in _FIELD.findall(piece, 0, end)}
+    at = body.find(b"<Blob>")
+    while at >= 0:
+        end = body.find(b"</Blob>", at)
+        if end < 0:
+            raise ValueError("truncated List Blobs response")
+        fields = {tag: (value, encoded) for tag, encoded, value in _FIELD.findall(body, at, end)}
+        at = body.find(b"<Blob>", end)
         name = fields.get(b"Name")
         etag = fields.get(b"Etag")
         size = fields.get(b"Content-Length")
@@ -87,7 +96,7 @@ def parse_list_level(body: bytes) -> tuple[list[ListedBlob], list[str], str | No
                 name=_str(name[0], bool(name[1])) if name else "",
                 etag=_str(etag[0]).strip('"') if etag else "",
                 size=int(size[0] or 0) if size else 0,
-                content_type=(_str(ctype[0]) or None) if ctype else None,
+                content_type=_content_type(ctype[0]) if ctype else None,
                 last_modified=_date(_str(modified[0])) if modified and modified[0] else None,
             )
         )

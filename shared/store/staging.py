@@ -29,6 +29,9 @@ _MANIFESTS = "manifests"
 
 _log = logging.getLogger(__name__)
 
+#: Entries per staged part of a page (the default inspection batch: one part per batch).
+PAGE_PART = 500
+
 
 class SnapshotRef(TypedDict):
     """Where a run's snapshot of stored rows lives, written once by the run's first page."""
@@ -76,15 +79,32 @@ class Staging:
     def page_ref(run_id: str, index: int) -> str:
         return f"{run_id}/page-{index:06d}.json.gz"
 
-    def put_page(self, run_id: str, index: int, entries: list[StagedEntry]) -> str:
-        ref = self.page_ref(run_id, index)
-        self._put(ref, entries)
-        return ref
+    def put_page(
+        self, run_id: str, index: int, entries: list[StagedEntry], *, part: int = PAGE_PART
+    ) -> str:
+        """Stage a listing step's changed blobs in parts of ``part`` entries, so that an
+        inspection batch reads only the parts of its own slice; returns the page's reference
+        (which names the part size)."""
+        base = f"{run_id}/page-{index:06d}.p{part}"
+        for k, start in enumerate(range(0, len(entries), part)):
+            self._put(f"{base}-{k:05d}.json.gz", entries[start : start + part])
+        return f"{base}.json.gz"
 
-    def get_page(self, ref: str) -> list[StagedEntry]:
-        if not ref.count("/") == 1 or not ref.endswith(".json.gz"):
+    def get_entries(self, ref: str, start: int, end: int) -> list[StagedEntry]:
+        """Entries ``start`` to ``end`` (excluded) of a staged page."""
+        if not ref.count("/") == 1 or not ref.endswith(".json.gz") or not 0 <= start <= end:
             raise ValueError("not a staged page reference")
-        return [StagedEntry.decode(item) for item in self._get(ref)]
+        stem = ref.removesuffix(".json.gz")
+        _, dot, size = stem.rpartition(".p")
+        if not (dot and size.isdigit() and int(size) > 0):  # one blob (an earlier release)
+            return [StagedEntry.decode(item) for item in self._get(ref)[start:end]]
+        part = int(size)
+        out: list[StagedEntry] = []
+        for k in range(start // part, (end - 1) // part + 1 if end > start else 0):
+            items = self._get(f"{stem}-{k:05d}.json.gz")
+            lo, hi = max(start - k * part, 0), min(end - k * part, len(items))
+            out += [StagedEntry.decode(item) for item in items[lo:hi]]
+        return out
 
     def put_listed(
         self, run_id: str, index: int, row_keys: list[str], *, known: int | None = None

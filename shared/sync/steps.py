@@ -278,7 +278,7 @@ async def inspect_batch(
     read_concurrency: int,
     report: Callable[[int], None] | None = None,
 ) -> BatchResult:
-    entries = staging.get_page(ref)[start:end]
+    entries = staging.get_entries(ref, start, end)
     gate = asyncio.Semaphore(read_concurrency)
     done = 0
 

@@ -8,6 +8,8 @@ import gzip
 import json
 from typing import Any
 
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from devhost.azurite import EmulatorAccount
@@ -34,8 +36,8 @@ def test_pages_and_snapshot_rows_round_trip_as_typed_records(
         StagedEntry("ü/clip.mp4", "0x8D2", 9, None, None, AssetStatus.SKIPPED),
     ]
     ref = staging.put_page("run1", 0, entries)
-    assert staging.get_page(ref) == entries
-    assert staging.get_page(ref)[1].previous is AssetStatus.SKIPPED
+    assert staging.get_entries(ref, 0, 2) == entries
+    assert staging.get_entries(ref, 1, 2)[0].previous is AssetStatus.SKIPPED
 
     rows = [
         SnapshotRow("z.jpg", "0x1", 5, AssetStatus.SYNCED, None),
@@ -48,7 +50,8 @@ def test_pages_and_snapshot_rows_round_trip_as_typed_records(
     assert read == sorted(rows)
     assert all(isinstance(r.status, AssetStatus) for r in read)
     # Written compactly: arrays, not objects repeating field names per row.
-    raw = json.loads(gzip.decompress(container.download_blob(ref).readall()))
+    (part,) = container.list_blob_names(name_starts_with="run1/page-")
+    raw = json.loads(gzip.decompress(container.download_blob(part).readall()))
     assert raw[0] == ["a/b c.jpg", "0x8D1", 120, "image/jpeg", "2026-01-02T03:04:05+00:00", None]
 
 
@@ -66,7 +69,7 @@ def test_what_an_earlier_release_staged_reads_the_same(
         "manifests/c2/m2/chunk-000000.json.gz",
         [{"n": "x.jpg", "e": "0x9", "s": 3, "st": "removed", "r": None}],
     )
-    assert staging.get_page("run2/page-000000.json.gz") == [
+    assert staging.get_entries("run2/page-000000.json.gz", 0, 1) == [
         StagedEntry("x.jpg", "0x9", 3, "image/jpeg", None, AssetStatus.SYNCED)
     ]
     assert staging.chunk("manifests/c2/m2", 0) == [
@@ -100,3 +103,21 @@ def test_a_runs_writes_fold_into_the_snapshot_in_name_order() -> None:
     assert by_name["b.jpg"] == snapshot[0]
     # With nothing written the snapshot passes through as it is.
     assert list(merged_rows(iter(snapshot), [], gone=())) == snapshot
+
+
+def test_a_batch_reads_only_the_parts_of_its_slice(
+    platform_account: EmulatorAccount, unique_name: str
+) -> None:
+    staging, container = _staging(platform_account, f"parts-{unique_name}")
+    entries = [StagedEntry(f"f/{i:04d}.jpg", f"0x{i}", i, None, None, None) for i in range(23)]
+    ref = staging.put_page("run3", 4, entries, part=5)
+    assert len(list(container.list_blob_names(name_starts_with="run3/"))) == 5
+    for start, end in [(0, 5), (5, 10), (3, 12), (20, 23), (0, 23), (7, 7)]:
+        assert staging.get_entries(ref, start, end) == entries[start:end]
+    # Another slicing than the parts' (a batch size other than the part size) reads the same.
+    assert [
+        e for s in range(0, 23, 4) for e in staging.get_entries(ref, s, min(s + 4, 23))
+    ] == entries
+    container.delete_blob("run3/page-000004.p5-00001.json.gz")
+    with pytest.raises(ResourceNotFoundError):
+        staging.get_entries(ref, 4, 6)  # a part that is gone is not silently skipped
