@@ -25,6 +25,8 @@ A cursor that is a string is a flat marker of the root (runs started before the 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -81,42 +83,76 @@ async def walk_step(
     page_size: int,
     width: int,
     max_parts: int = 32,
+    take: Callable[[list[ListedBlob]], bool] | None = None,
 ) -> WalkStep:
-    """List one page of each of the walk's first ``width`` parts, concurrently."""
-    parts = _parts(cursor, root, width)
-    active, rest = parts[:width], parts[width:]
+    """Walk on from ``cursor`` with up to ``width`` requests on the wire at once: a part whose
+    page comes back goes on at once (its next page, or its sub-folders), as long as ``take``,
+    given each page of blobs as it arrives, says to go on. Without ``take``, one page of each
+    of the walk's first ``width`` parts (and their pages are returned as segments).
 
-    async def one(part: Part) -> tuple[list[ListedBlob], list[str], str | None]:
-        return await list_level_page(
-            container,
-            prefix=part["prefix"] or None,
-            page_size=page_size,
-            marker=part["marker"],
-            delimiter=DELIMITER if part["level"] else None,
-        )
-
-    pages = await asyncio.gather(*(one(p) for p in active))
+    When ``take`` says stop, no request is started any more; the pages already asked for are
+    still taken, and the cursor holds every part not finished (its marker)."""
+    queue: deque[Part] = deque(_parts(cursor, root, width))
     segments: list[list[ListedBlob]] = []
-    walk: list[Part] = list(rest)
-    found: list[str] = []  # sub-folders of the levels taken, in order
-    for part, (blobs, folders, marker) in zip(active, pages, strict=True):
-        if not part["level"]:
-            if blobs:
-                segments.append(blobs)
-            if marker is not None:
-                walk.append(Part(prefix=part["prefix"], level=False, marker=marker))
-            continue
-        fits = len(walk) + len(found) + len(folders) + (len(active) - 1) <= max_parts
-        if marker is None and fits:
-            if blobs:
-                segments.append(blobs)
-            found.extend(f for f in folders if f.startswith(part["prefix"]) and f != part["prefix"])
-        else:  # too big for one look: list this folder flat from its start
-            walk.append(Part(prefix=part["prefix"], level=False, marker=None))
-    for folder in found:
-        walk.append(Part(prefix=folder, level=len(walk) < width, marker=None))
+
+    def keep(blobs: list[ListedBlob]) -> bool:
+        segments.append(blobs)
+        return True
+
+    consume = take or keep
+    going = True
+    budget = min(width, len(queue)) if take is None else None  # one round without ``take``
+    requests = 0
+    running: dict[asyncio.Task[tuple[list[ListedBlob], list[str], str | None]], Part] = {}
+
+    def start(part: Part) -> None:
+        nonlocal requests
+        requests += 1
+        running[
+            asyncio.ensure_future(
+                list_level_page(
+                    container,
+                    prefix=part["prefix"] or None,
+                    page_size=page_size,
+                    marker=part["marker"],
+                    delimiter=DELIMITER if part["level"] else None,
+                )
+            )
+        ] = part
+
+    try:
+        while queue or running:
+            while going and queue and len(running) < width and (budget is None or budget > 0):
+                start(queue.popleft())
+                if budget is not None:
+                    budget -= 1
+            if not running:
+                break
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(done, key=lambda t: running[t]["prefix"]):
+                part = running.pop(task)
+                blobs, folders, marker = task.result()
+                if not part["level"]:
+                    if marker is not None:
+                        queue.append(Part(prefix=part["prefix"], level=False, marker=marker))
+                    if blobs and not consume(blobs):
+                        going = False
+                    continue
+                room = max_parts - len(queue) - len(running)
+                subs = [f for f in folders if f.startswith(part["prefix"]) and f != part["prefix"]]
+                if marker is None and len(subs) <= room:
+                    for folder in subs:
+                        wide = len(queue) + len(running) < width
+                        queue.append(Part(prefix=folder, level=wide, marker=None))
+                    if blobs and not consume(blobs):
+                        going = False
+                else:  # too big for one look: list this folder flat from its start
+                    queue.append(Part(prefix=part["prefix"], level=False, marker=None))
+    finally:
+        for task in running:
+            task.cancel()
     return WalkStep(
         segments=segments,
-        cursor={"parts": walk} if walk else None,
-        requests=len(active),
+        cursor={"parts": list(queue)} if queue else None,
+        requests=requests,
     )

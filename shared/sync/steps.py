@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
-from shared.customer_storage import WalkStep, is_account_not_found, walk_step
+from shared.customer_storage import ListedBlob, is_account_not_found, walk_step
 from shared.errors import NotFoundError
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
@@ -151,6 +153,12 @@ def _unchanged(prev: SnapshotRow | None, etag: str, size: int) -> bool:
     return not (prev.status is AssetStatus.SKIPPED and prev.reason in RETRY_REASONS)
 
 
+#: A listing step goes on until it has listed a page's worth of blobs per folder listed at
+#: once, staged a page of changed blobs (so that their inspection starts), or run this long
+#: (so that progress moves); the requests already sent are still taken.
+STEP_SECONDS = 5.0
+
+
 async def list_page(
     *,
     run_id: str,
@@ -163,33 +171,28 @@ async def list_page(
     width: int = 1,
     snapshot: Callable[[], object] | None = None,
 ) -> ListedPage:
-    """List one step of the container's walk (one page of up to ``width`` virtual folders at
-    once, ``shared.customer_storage.walk_step``) and stage its new or changed blobs.
-    ``snapshot`` (first step only) takes the run's snapshot of stored rows; it runs in a
-    thread while the first page is being listed."""
-
-    async def fetch() -> WalkStep:
-        return await walk_step(container, cursor, root=prefix, page_size=page_size, width=width)
-
-    async def listed() -> WalkStep:
-        # The storage pipeline already retries each request; the orchestrator waits out longer
-        # outages with durable timers. Retrying here too would multiply the wait.
-        try:
-            return await fetch()
-        except Exception as exc:
-            raise CustomerStorageError("listing failed") from exc
-
-    if snapshot is not None:
-        step, _ = await asyncio.gather(listed(), asyncio.to_thread(snapshot))
-    else:
-        step = await listed()
-    lookup = _SnapshotLookup(staging, run_id)
+    """One step of the container's walk (``shared.customer_storage.walk_step``: up to
+    ``width`` virtual folders listed at once, each page taken as it arrives): compare each page
+    with the run's snapshot and stage only the new or changed blobs. ``snapshot`` (first step
+    only) takes the run's snapshot of stored rows in a thread while the first pages are
+    listed."""
+    taken = asyncio.ensure_future(asyncio.to_thread(snapshot)) if snapshot is not None else None
+    lookup: _SnapshotLookup | None = None
+    waiting: list[list[ListedBlob]] = []  # pages listed before the snapshot was there
     changed: list[StagedEntry] = []
-    listed_n = known = 0
-    for segment in step.segments:  # each in name order: its stored rows are one name range
-        listed_n += len(segment)
+    names: list[str] = []
+    known = 0
+    began = time.monotonic()
+    limit = page_size * max(1, width)
+
+    def compare(segment: list[ListedBlob]) -> None:
+        nonlocal lookup, known
+        if lookup is None:
+            lookup = _SnapshotLookup(staging, run_id)
+        # A page is in name order: its stored rows are those of one name range.
         stored = lookup.rows_between(segment[0].name, segment[-1].name)
         for blob in segment:
+            names.append(blob.name)
             prev = stored.get(blob.name)
             if prev is not None and prev.status is not AssetStatus.REMOVED:
                 known += 1
@@ -206,14 +209,41 @@ async def list_page(
                     previous=prev.status if prev else None,
                 )
             )
-    names = [b.name for segment in step.segments for b in segment]
+
+    def take(segment: list[ListedBlob]) -> bool:
+        if taken is not None and not taken.done():
+            waiting.append(segment)
+        else:
+            while waiting:
+                compare(waiting.pop(0))
+            compare(segment)
+        listed = len(names) + sum(len(w) for w in waiting)
+        return (
+            listed < limit and len(changed) < page_size and time.monotonic() - began < STEP_SECONDS
+        )
+
+    try:
+        step = await walk_step(
+            container, cursor, root=prefix, page_size=page_size, width=width, take=take
+        )
+    except Exception as exc:
+        # The storage pipeline already retries each request; the orchestrator waits out longer
+        # outages with durable timers. Retrying here too would multiply the wait.
+        if taken is not None:
+            with contextlib.suppress(Exception):
+                await taken
+        raise CustomerStorageError("listing failed") from exc
+    if taken is not None:
+        await taken
+    for segment in waiting:
+        compare(segment)
     staging.put_listed(run_id, index, names, known=known)
     ref = staging.put_page(run_id, index, changed) if changed else None
     return ListedPage(
         index=index,
         ref=ref,
-        listed=listed_n,
-        unchanged=listed_n - len(changed),
+        listed=len(names),
+        unchanged=len(names) - len(changed),
         changed=len(changed),
         pages=step.requests,
         nextCursor=step.cursor,
