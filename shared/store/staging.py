@@ -9,8 +9,11 @@ run as the connection's manifest (pointer ``manifests/<connectionId>/current.jso
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
+import heapq
+import itertools
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -172,13 +175,57 @@ class Staging:
 
     # -- rows a run wrote ----------------------------------------------------------------------
     def put_results(self, run_id: str, key: str, rows: list[SnapshotRow]) -> None:
-        """The rows one inspection batch wrote (``key`` names the batch; a retry replaces)."""
-        self._put(f"{run_id}/results-{key}.json.gz", rows)
+        """The rows one inspection batch wrote (``key`` names the batch; a retry replaces),
+        sorted by name, with the first name as metadata (so that a merge of every batch's rows
+        opens a batch's rows only when it reaches them)."""
+        ordered = sorted(rows, key=lambda r: r.name)
+        first = ordered[0].name if ordered else ""
+        self._container.upload_blob(
+            f"{run_id}/results-{key}.json.gz",
+            _dump(ordered),
+            overwrite=True,
+            metadata={"first": base64.b64encode(first.encode()).decode()},
+        )
 
     def iter_results(self, run_id: str) -> Iterator[SnapshotRow]:
-        for name in self._container.list_blob_names(name_starts_with=f"{run_id}/results-"):
-            for item in self._get(name):
-                yield SnapshotRow.decode(item)
+        """The rows the run's batches wrote, in name order, one per name (a later batch's row
+        wins). A batch's rows are read only once the merge reaches its first name, so only the
+        batches whose name range spans the position reached are held."""
+        runs: list[tuple[str, int, str]] = []  # (first name, batch order, blob)
+        loose: list[list[SnapshotRow]] = []  # staged by an earlier release: no first name
+        for order, blob in enumerate(
+            self._container.list_blobs(name_starts_with=f"{run_id}/results-", include=["metadata"])
+        ):
+            first = (blob.metadata or {}).get("first")
+            if first is None:
+                decoded = map(SnapshotRow.decode, self._get(blob.name))
+                loose.append(sorted(decoded, key=lambda r: r.name))
+            elif first:
+                runs.append((base64.b64decode(first).decode(), order, blob.name))
+        runs.sort(key=lambda r: (r[0], -r[1]))
+        # (name, -order, tiebreak, row, rest of its batch); equal names: the latest batch first
+        heap: list[tuple[str, int, int, SnapshotRow, Iterator[SnapshotRow]]] = []
+        count = itertools.count()
+
+        def push(order: int, rows: Iterator[SnapshotRow]) -> None:
+            row = next(rows, None)
+            if row is not None:
+                heapq.heappush(heap, (row.name, -order, next(count), row, rows))
+
+        for k, rows in enumerate(loose):
+            push(len(runs) + k, iter(rows))
+        k = 0
+        last: str | None = None
+        while heap or k < len(runs):
+            while k < len(runs) and (not heap or runs[k][0] <= heap[0][0]):
+                _, order, blob_name = runs[k]
+                push(order, map(SnapshotRow.decode, self._get(blob_name)))
+                k += 1
+            name, neg, _, row, rest = heapq.heappop(heap)
+            push(-neg, rest)
+            if name != last:
+                last = name
+                yield row
 
     def chunk(self, base: str, k: int) -> list[SnapshotRow]:
         return [SnapshotRow.decode(item) for item in self._get(f"{base}/chunk-{k:06d}.json.gz")]

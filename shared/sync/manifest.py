@@ -129,24 +129,25 @@ def merged_rows(
     snapshot: Iterable[SnapshotRow], written: Iterable[SnapshotRow], gone: Collection[str]
 ) -> Iterator[SnapshotRow]:
     """The rows after a run, in name order: the snapshot (in name order) with the rows the run
-    wrote in place of or between its rows, and the ``gone`` names marked removed (as the
-    table marks them: the rest of the row stays)."""
-    latest = {row.name: row for row in written}  # a later write of a name wins
-    names = sorted(latest)
-    k = 0
+    wrote (in name order, one per name) in place of or between its rows, and the ``gone``
+    names marked removed (as the table marks them: the rest of the row stays). Both inputs are
+    streamed: one row of each is held."""
+    rest = iter(written)
+    nxt = next(rest, None)
     for row in snapshot:
-        while k < len(names) and names[k] < row.name:
-            yield latest[names[k]]
-            k += 1
-        if k < len(names) and names[k] == row.name:
-            yield latest[names[k]]
-            k += 1
+        while nxt is not None and nxt.name < row.name:
+            yield nxt
+            nxt = next(rest, None)
+        if nxt is not None and nxt.name == row.name:
+            yield nxt
+            nxt = next(rest, None)
         elif row.name in gone:
             yield row._replace(status=AssetStatus.REMOVED)
         else:
             yield row
-    for name in names[k:]:
-        yield latest[name]
+    while nxt is not None:
+        yield nxt
+        nxt = next(rest, None)
 
 
 def _folded(
@@ -162,7 +163,7 @@ def _folded(
             yield row
 
     try:
-        written = list(staging.iter_results(run_id))
+        written = staging.iter_results(run_id)
         rows = merged_rows(staging.iter_snapshot(run_id, strict=True), written, gone)
         firsts = staging.put_sorted_chunks(base, counted(rows))
     except ResourceNotFoundError:

@@ -94,7 +94,7 @@ def test_a_runs_writes_fold_into_the_snapshot_in_name_order() -> None:
         SnapshotRow("e.mp4", "9", 9, s.SYNCED, None),  # between two
         SnapshotRow("h.jpg", "3", 3, s.SYNCED, None),  # back after it was removed
     ]
-    rows = list(merged_rows(iter(snapshot), written, gone={"f.txt"}))
+    rows = list(merged_rows(iter(snapshot), sorted(written), gone={"f.txt"}))
     assert [r.name for r in rows] == ["a.jpg", "b.jpg", "d.jpg", "e.mp4", "f.txt", "h.jpg", "z.jpg"]
     by_name = {r.name: r for r in rows}
     assert by_name["d.jpg"] == written[1]
@@ -121,3 +121,29 @@ def test_a_batch_reads_only_the_parts_of_its_slice(
     container.delete_blob("run3/page-000004.p5-00001.json.gz")
     with pytest.raises(ResourceNotFoundError):
         staging.get_entries(ref, 4, 6)  # a part that is gone is not silently skipped
+
+
+def test_the_rows_a_run_wrote_come_back_in_name_order_one_per_name(
+    platform_account: EmulatorAccount, unique_name: str
+) -> None:
+    staging, container = _staging(platform_account, f"results-{unique_name}")
+    s = AssetStatus
+
+    def row(name: str, etag: str = "1") -> SnapshotRow:
+        return SnapshotRow(name, etag, 1, s.SYNCED, None)
+
+    # Batches of different folders interleave in name order; a batch's own rows come unsorted.
+    staging.put_results("run4", "000000-000000", [row("b/2"), row("b/1"), row("d/1")])
+    staging.put_results("run4", "000000-000003", [row("a/9"), row("c/1")])
+    staging.put_results("run4", "000001-000000", [row("b/3"), row("c/1", etag="later")])
+    staging.put_results("run4", "000001-000002", [])
+    # Staged by an earlier release: no first name, not sorted.
+    _put_raw(
+        container,
+        "run4/results-000002-000000.json.gz",
+        [["e/2", "1", 1, "synced", None], ["a/1", "1", 1, "skipped", "corrupt"]],
+    )
+    rows = list(staging.iter_results("run4"))
+    assert [r.name for r in rows] == ["a/1", "a/9", "b/1", "b/2", "b/3", "c/1", "d/1", "e/2"]
+    assert next(r for r in rows if r.name == "c/1").etag == "later"  # the later batch wins
+    assert next(r for r in rows if r.name == "a/1").reason == "corrupt"

@@ -193,3 +193,45 @@ def test_a_malformed_cursor_is_refused(
 
     with pytest.raises(ValueError, match="cursor"):
         asyncio.run(go())
+
+
+@pytest.mark.parametrize(("width", "stop_after"), [(1, 1), (3, 1), (8, 2), (8, 1000)])
+def test_a_walk_that_takes_pages_as_they_come_and_stops_loses_nothing(
+    customer_account: EmulatorAccount, tree: ContainerClient, width: int, stop_after: int
+) -> None:
+    """With ``take``, pages are handed over as they arrive and the walk goes on until told to
+    stop; the pages already asked for are still handed over, the cursor holds the rest."""
+
+    async def walk() -> tuple[list[str], int]:
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, tree.container_name
+        ) as cc:
+            names: list[str] = []
+            cursor: Any = None
+            steps = 0
+            while True:
+                pages: list[list[str]] = []
+
+                def take(blobs: list[Any], pages: list[list[str]] = pages) -> bool:
+                    page = [b.name for b in blobs]
+                    assert page == sorted(page)
+                    pages.append(page)
+                    return len(pages) < stop_after
+
+                step = await walk_step(
+                    cc, cursor, root="", page_size=4, width=width, max_parts=10, take=take
+                )
+                assert step.segments == []  # handed to ``take``, not kept
+                steps += 1
+                assert len(pages) <= stop_after + width  # stops asking once told to
+                names += [n for p in pages for n in p]
+                if step.cursor is None:
+                    return names, steps
+                cursor = json.loads(json.dumps(step.cursor))
+                assert len(cursor["parts"]) <= 10
+
+    names, steps = asyncio.run(walk())
+    assert len(names) == len(set(names))
+    assert sorted(names) == sorted(TREE)
+    if stop_after == 1000:
+        assert steps == 1  # never told to stop: one step lists everything
