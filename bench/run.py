@@ -173,8 +173,10 @@ def projection(assets: int, report: dict[str, Any], target: int = 1_000_000) -> 
         "noChangeResyncMinutes": round(report["runs"]["noChangeResync"]["seconds"] * scale / 60, 1),
         "grows": "Assets rows and manifest chunks (one per 5,000 blobs), listing pages, "
         "orchestration executions (one per SYNC_PAGES_PER_EXECUTION pages), run time",
-        "flat": "worker memory (a page of 5,000 at a time; the manifest is read by name range), "
-        "history per execution, reads per image, bytes read per image",
+        "flat": "worker memory (a listing step holds 5,000 blobs per folder listed at once; "
+        "the manifest is read by name range; the finish holds one manifest chunk and the "
+        "batches spanning its position), history per execution, reads per image, bytes read "
+        "per image",
     }
 
 

@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,23 +125,38 @@ def prepare_run(
 
 # -- list --------------------------------------------------------------------------------------
 class _SnapshotLookup:
-    """Stored rows for the name range of one listing page, from the sorted snapshot chunks."""
+    """Stored rows for the name range of one listing page, from the sorted snapshot chunks.
+    Keeps the last few chunks read: a folder's next page usually starts in the chunk where its
+    last page ended."""
+
+    KEEP = 4
 
     def __init__(self, staging: Staging, run_id: str) -> None:
         self._staging = staging
         ref = staging.snapshot_ref(run_id)
         self._base = ref["base"] if ref else ""
         self._firsts = ref["firsts"] if ref else []
+        self._kept: dict[int, dict[str, SnapshotRow]] = {}
+
+    def _chunk(self, k: int) -> dict[str, SnapshotRow]:
+        rows = self._kept.pop(k, None)
+        if rows is None:
+            rows = {row.name: row for row in self._staging.chunk(self._base, k)}
+        self._kept[k] = rows  # most recently used last
+        while len(self._kept) > self.KEEP:
+            del self._kept[next(iter(self._kept))]
+        return rows
 
     def rows_between(self, first: str, last: str) -> dict[str, SnapshotRow]:
         if not self._firsts:
             return {}
         lo = max(0, bisect.bisect_right(self._firsts, first) - 1)
         hi = max(0, bisect.bisect_right(self._firsts, last) - 1)
+        if lo == hi:
+            return self._chunk(lo)
         found: dict[str, SnapshotRow] = {}
         for k in range(lo, hi + 1):
-            for row in self._staging.chunk(self._base, k):
-                found[row.name] = row
+            found.update(self._chunk(k))
         return found
 
 
@@ -178,7 +193,7 @@ async def list_page(
     listed."""
     taken = asyncio.ensure_future(asyncio.to_thread(snapshot)) if snapshot is not None else None
     lookup: _SnapshotLookup | None = None
-    waiting: list[list[ListedBlob]] = []  # pages listed before the snapshot was there
+    waiting: deque[list[ListedBlob]] = deque()  # pages listed, not compared yet
     changed: list[StagedEntry] = []
     names: list[str] = []
     known = 0
@@ -210,14 +225,25 @@ async def list_page(
                 )
             )
 
+    async def consume() -> None:
+        # Off the event loop (the snapshot chunks are read from the metadata store), so the
+        # loop keeps asking for pages while one is compared; one page at a time, in order.
+        if taken is not None:
+            await taken
+        while waiting:
+            await asyncio.to_thread(compare, waiting.popleft())
+
+    consumer: asyncio.Future[None] | None = None
+    listed = 0
+
     def take(segment: list[ListedBlob]) -> bool:
-        if taken is not None and not taken.done():
-            waiting.append(segment)
-        else:
-            while waiting:
-                compare(waiting.pop(0))
-            compare(segment)
-        listed = len(names) + sum(len(w) for w in waiting)
+        nonlocal consumer, listed
+        waiting.append(segment)
+        listed += len(segment)
+        if consumer is not None and consumer.done() and consumer.exception() is not None:
+            return False  # a comparison failed: stop here, the step fails with its error
+        if consumer is None or consumer.done():
+            consumer = asyncio.ensure_future(consume())
         return (
             listed < limit and len(changed) < page_size and time.monotonic() - began < STEP_SECONDS
         )
@@ -229,14 +255,14 @@ async def list_page(
     except Exception as exc:
         # The storage pipeline already retries each request; the orchestrator waits out longer
         # outages with durable timers. Retrying here too would multiply the wait.
-        if taken is not None:
-            with contextlib.suppress(Exception):
-                await taken
+        for pending in (consumer, taken):
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
         raise CustomerStorageError("listing failed") from exc
-    if taken is not None:
-        await taken
-    for segment in waiting:
-        compare(segment)
+    if consumer is not None:
+        await consumer  # the metadata store's own errors surface as they are
+    await consume()  # pages that came after the last comparison finished
     staging.put_listed(run_id, index, names, known=known)
     ref = staging.put_page(run_id, index, changed) if changed else None
     return ListedPage(
