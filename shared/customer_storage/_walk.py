@@ -84,6 +84,7 @@ async def walk_step(
     width: int,
     max_parts: int = 32,
     take: Callable[[list[ListedBlob]], bool] | None = None,
+    may_ask: Callable[[int], bool] | None = None,
 ) -> WalkStep:
     """Walk on from ``cursor`` with up to ``width`` requests on the wire at once: a part whose
     page comes back goes on at once (its next page, or its sub-folders), as long as ``take``,
@@ -91,7 +92,9 @@ async def walk_step(
     of the walk's first ``width`` parts (and their pages are returned as segments).
 
     When ``take`` says stop, no request is started any more; the pages already asked for are
-    still taken, and the cursor holds every part not finished (its marker)."""
+    still taken, and the cursor holds every part not finished (its marker). ``may_ask``,
+    given the number of requests on the wire, can hold back a further one (at least one is
+    always let through)."""
     queue: deque[Part] = deque(_parts(cursor, root, width))
     segments: list[list[ListedBlob]] = []
 
@@ -122,7 +125,13 @@ async def walk_step(
 
     try:
         while queue or running:
-            while going and queue and len(running) < width and (budget is None or budget > 0):
+            while (
+                going
+                and queue
+                and len(running) < width
+                and (budget is None or budget > 0)
+                and (not running or may_ask is None or may_ask(len(running)))
+            ):
                 start(queue.popleft())
                 if budget is not None:
                     budget -= 1

@@ -137,6 +137,8 @@ class _SnapshotLookup:
         self._base = ref["base"] if ref else ""
         self._firsts = ref["firsts"] if ref else []
         self._kept: dict[int, dict[str, SnapshotRow]] = {}
+        #: No stored row at all (a first sync): every listed blob is new.
+        self.empty = not self._firsts
 
     def _chunk(self, k: int) -> dict[str, SnapshotRow]:
         rows = self._kept.pop(k, None)
@@ -228,13 +230,23 @@ async def list_page(
     async def consume() -> None:
         # Off the event loop (the snapshot chunks are read from the metadata store), so the
         # loop keeps asking for pages while one is compared; one page at a time, in order.
+        nonlocal lookup
         if taken is not None:
             await taken
+        if lookup is None:
+            lookup = await asyncio.to_thread(_SnapshotLookup, staging, run_id)
+            seen["empty"] = lookup.empty
         while waiting:
             await asyncio.to_thread(compare, waiting.popleft())
 
     consumer: asyncio.Future[None] | None = None
     listed = 0
+    seen = {"empty": False}
+
+    def may_ask(in_flight: int) -> bool:
+        # Against an empty snapshot every page is all changes: a page at a time is what the
+        # inspection can take, and the step (and its history) stays one page of work.
+        return not seen["empty"]
 
     def take(segment: list[ListedBlob]) -> bool:
         nonlocal consumer, listed
@@ -248,9 +260,18 @@ async def list_page(
             listed < limit and len(changed) < page_size and time.monotonic() - began < STEP_SECONDS
         )
 
+    if taken is None:  # the snapshot is there: whether it is empty decides the pace
+        lookup = await asyncio.to_thread(_SnapshotLookup, staging, run_id)
+        seen["empty"] = lookup.empty
     try:
         step = await walk_step(
-            container, cursor, root=prefix, page_size=page_size, width=width, take=take
+            container,
+            cursor,
+            root=prefix,
+            page_size=page_size,
+            width=width,
+            take=take,
+            may_ask=may_ask,
         )
     except Exception as exc:
         # The storage pipeline already retries each request; the orchestrator waits out longer
