@@ -241,12 +241,14 @@ async def list_page(
 
     consumer: asyncio.Future[None] | None = None
     listed = 0
-    seen = {"empty": False}
+    #: Whether the run's snapshot is empty (a first sync); None until it is known.
+    seen: dict[str, bool | None] = {"empty": None}
 
     def may_ask(in_flight: int) -> bool:
         # Against an empty snapshot every page is all changes: a page at a time is what the
-        # inspection can take, and the step (and its history) stays one page of work.
-        return not seen["empty"]
+        # inspection can take, and the step (and its history) stays one page of work. Until
+        # the snapshot is known, it is taken to be empty.
+        return seen["empty"] is False
 
     def take(segment: list[ListedBlob]) -> bool:
         nonlocal consumer, listed
@@ -256,8 +258,12 @@ async def list_page(
             return False  # a comparison failed: stop here, the step fails with its error
         if consumer is None or consumer.done():
             consumer = asyncio.ensure_future(consume())
+        # Pages not compared yet count as changes unless the snapshot is known to hold rows.
+        unsure = listed - len(names) if seen["empty"] is not False else 0
         return (
-            listed < limit and len(changed) < page_size and time.monotonic() - began < STEP_SECONDS
+            listed < limit
+            and len(changed) + unsure < page_size
+            and time.monotonic() - began < STEP_SECONDS
         )
 
     if taken is None:  # the snapshot is there: whether it is empty decides the pace
