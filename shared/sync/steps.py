@@ -227,15 +227,19 @@ async def list_page(
                 )
             )
 
-    async def consume() -> None:
-        # Off the event loop (the snapshot chunks are read from the metadata store), so the
-        # loop keeps asking for pages while one is compared; one page at a time, in order.
+    async def prepare() -> None:
+        # The snapshot (taken now on a first step) decides the pace as soon as it is known,
+        # whether or not a page of blobs has come yet.
         nonlocal lookup
         if taken is not None:
             await taken
-        if lookup is None:
-            lookup = await asyncio.to_thread(_SnapshotLookup, staging, run_id)
-            seen["empty"] = lookup.empty
+        lookup = await asyncio.to_thread(_SnapshotLookup, staging, run_id)
+        seen["empty"] = lookup.empty
+
+    async def consume() -> None:
+        # Off the event loop (the snapshot chunks are read from the metadata store), so the
+        # loop keeps asking for pages while one is compared; one page at a time, in order.
+        await prepared
         while waiting:
             await asyncio.to_thread(compare, waiting.popleft())
 
@@ -246,9 +250,8 @@ async def list_page(
 
     def may_ask(in_flight: int) -> bool:
         # Against an empty snapshot every page is all changes: a page at a time is what the
-        # inspection can take, and the step (and its history) stays one page of work. Until
-        # the snapshot is known, it is taken to be empty.
-        return seen["empty"] is False
+        # inspection can take, and the step (and its history) stays one page of work.
+        return seen["empty"] is not True
 
     def take(segment: list[ListedBlob]) -> bool:
         nonlocal consumer, listed
@@ -266,9 +269,9 @@ async def list_page(
             and time.monotonic() - began < STEP_SECONDS
         )
 
-    if taken is None:  # the snapshot is there: whether it is empty decides the pace
-        lookup = await asyncio.to_thread(_SnapshotLookup, staging, run_id)
-        seen["empty"] = lookup.empty
+    prepared = asyncio.ensure_future(prepare())
+    if taken is None:  # the snapshot is there already: know its pace before the first request
+        await prepared
     try:
         step = await walk_step(
             container,
@@ -282,13 +285,14 @@ async def list_page(
     except Exception as exc:
         # The storage pipeline already retries each request; the orchestrator waits out longer
         # outages with durable timers. Retrying here too would multiply the wait.
-        for pending in (consumer, taken):
+        for pending in (consumer, prepared):
             if pending is not None:
                 with contextlib.suppress(Exception):
                     await pending
         raise CustomerStorageError("listing failed") from exc
+    await prepared  # the metadata store's own errors surface as they are
     if consumer is not None:
-        await consumer  # the metadata store's own errors surface as they are
+        await consumer
     await consume()  # pages that came after the last comparison finished
     staging.put_listed(run_id, index, names, known=known)
     ref = staging.put_page(run_id, index, changed) if changed else None
