@@ -65,12 +65,6 @@ def _date(text: str) -> datetime:  # blobs written in one second share a value
     return parsedate_to_datetime(text)
 
 
-def parse_list_blobs(body: bytes) -> tuple[list[ListedBlob], str | None]:
-    """The blobs and the next marker (None at the end) of a List Blobs response body."""
-    blobs, _, marker = parse_list_level(body)
-    return blobs, marker
-
-
 def parse_list_level(body: bytes) -> tuple[list[ListedBlob], list[str], str | None]:
     """The blobs, the virtual folders (``BlobPrefix`` names, with a delimiter) and the next
     marker (None at the end) of a List Blobs response body."""
