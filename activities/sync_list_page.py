@@ -11,6 +11,7 @@ from shared import names, telemetry
 from shared.errors import DomainError
 from shared.sync import steps
 from shared.sync.failures import metadata_error, step_error
+from shared.sync.manifest import walk_seed
 from shared.sync.model import ListedPage, RunStatus
 from shared.wiring import wiring
 
@@ -28,6 +29,12 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             status=RunStatus.LISTING,
             only_if_not_terminal=True,
         )
+    # The previous run's walk of the container, to start this one with all its folders at once.
+    seed = (
+        walk_seed(run_id=payload["runId"], connection=connection, staging=rt.staging)
+        if payload.get("cursor") is None
+        else None
+    )
     async with rt.storage.container_client(connection.account, connection.container) as cc:
         page = await steps.list_page(
             snapshot=(
@@ -50,6 +57,7 @@ async def _list(payload: dict[str, Any]) -> ListedPage:
             width=int(payload.get("width", 1)),
             container=cc,
             staging=rt.staging,
+            seed=seed,
         )
     if rt.runs.get(connection.connection_id, payload["runId"]).status.terminal:
         # Cancelled while this page was listed: what it just staged must not stay behind.

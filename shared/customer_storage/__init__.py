@@ -55,7 +55,7 @@ from shared.customer_storage._pipeline import (
     RetryProfile,
     retry_policy,
 )
-from shared.customer_storage._walk import WalkStep, walk_step
+from shared.customer_storage._walk import ShapePart, WalkStep, valid_seed, walk_step
 
 __all__ = [
     "STORAGE_SCOPE",
@@ -68,6 +68,7 @@ __all__ = [
     "PolicyTransport",
     "PreflightResult",
     "RetryProfile",
+    "ShapePart",
     "StorageFailure",
     "StorageFault",
     "TenantPinnedCredential",
@@ -79,5 +80,6 @@ __all__ = [
     "list_blobs_page",
     "retry_policy",
     "tenant_from_challenge",
+    "valid_seed",
     "walk_step",
 ]

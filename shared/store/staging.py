@@ -48,6 +48,9 @@ class SnapshotRef(TypedDict):
     #: The connection's ``assetsGeneration`` read before the rows were (the manifest's, or
     #: read before the scan): a manifest carried over from this snapshot keeps it.
     generation: int
+    #: The shape of the previous run's walk of the container (folders taken as levels or
+    #: listed flat), from the manifest: the seed of this run's walk.
+    shape: NotRequired[list[dict[str, Any]]]
 
 
 def _dump(value: Any) -> bytes:
@@ -239,6 +242,17 @@ class Staging:
         except ResourceNotFoundError:
             return None
         return ref
+
+    def put_walk_shape(self, run_id: str, shape: list[dict[str, Any]]) -> None:
+        """The shape of the run's finished walk, for the manifest the run leaves behind."""
+        self._put(f"{run_id}/shape.json.gz", shape)
+
+    def walk_shape(self, run_id: str) -> list[dict[str, Any]] | None:
+        try:
+            shape: list[dict[str, Any]] = self._get(f"{run_id}/shape.json.gz")
+        except ResourceNotFoundError:
+            return None
+        return shape
 
     def iter_snapshot(self, run_id: str, *, strict: bool = False) -> Iterator[SnapshotRow]:
         """The run's snapshot rows in name order. A chunk that is gone ends the rows early,

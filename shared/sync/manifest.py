@@ -50,6 +50,7 @@ __all__ = [
     "merged_rows",
     "scope_of",
     "take_snapshot",
+    "walk_seed",
 ]
 
 #: Bumped when the chunk format changes: an older manifest is then ignored.
@@ -100,6 +101,8 @@ def take_snapshot(
         )
         if isinstance(pointer.get("live"), int):
             ref["live"] = pointer["live"]
+        if isinstance(pointer.get("shape"), list):
+            ref["shape"] = pointer["shape"]
     else:
         rows = list(scan_connection(assets, cid))
         base = staging.manifest_base(cid, f"{run_id}-s")
@@ -113,6 +116,16 @@ def take_snapshot(
         )
     staging.put_snapshot_ref(run_id, ref)
     return ref
+
+
+def walk_seed(*, run_id: str, connection: Connection, staging: Staging) -> Any:
+    """The shape of the previous run's walk (to seed this run's walk with; checked by the
+    walk), from this run's snapshot when it was taken, else from the connection's manifest."""
+    ref = staging.snapshot_ref(run_id)
+    if ref is not None:
+        return ref.get("shape")
+    pointer = staging.manifest(connection.connection_id)
+    return pointer.get("shape") if pointer and _trusted(pointer, connection) else None
 
 
 def live_of(counts: dict[str, int]) -> int:
@@ -221,6 +234,9 @@ def keep_manifest(
         pointer["live"] = live_of(counts)
     elif ref is not None and "live" in ref:
         pointer["live"] = ref["live"]
+    shape = staging.walk_shape(run_id)
+    if shape:
+        pointer["shape"] = shape
     staging.put_manifest(cid, pointer)
     # Older manifests go; this run's own snapshot stays until the next run (a retried finish
     # still reads it). Pruning happens while this run holds the connection, so no other run

@@ -36,7 +36,7 @@ from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from shared.asset_keys import partition_key, row_key
-from shared.customer_storage import ListedBlob, is_account_not_found, walk_step
+from shared.customer_storage import ListedBlob, is_account_not_found, valid_seed, walk_step
 from shared.errors import NotFoundError
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
@@ -187,12 +187,14 @@ async def list_page(
     staging: Staging,
     width: int = 1,
     snapshot: Callable[[], object] | None = None,
+    seed: object = None,
 ) -> ListedPage:
     """One step of the container's walk (``shared.customer_storage.walk_step``: up to
     ``width`` virtual folders listed at once, each page taken as it arrives): compare each page
     with the run's snapshot and stage only the new or changed blobs. ``snapshot`` (first step
     only) takes the run's snapshot of stored rows in a thread while the first pages are
-    listed."""
+    listed. ``seed`` (first step only) is the shape of the previous run's walk: the walk
+    starts with all its folders at once (ignored unless it is a valid one)."""
     taken = asyncio.ensure_future(asyncio.to_thread(snapshot)) if snapshot is not None else None
     lookup: _SnapshotLookup | None = None
     waiting: deque[list[ListedBlob]] = deque()  # pages listed, not compared yet
@@ -281,6 +283,7 @@ async def list_page(
             width=width,
             take=take,
             may_ask=may_ask,
+            seed=valid_seed(seed, prefix) if cursor is None and seed is not None else None,
         )
     except Exception as exc:
         # The storage pipeline already retries each request; the orchestrator waits out longer
@@ -294,6 +297,8 @@ async def list_page(
     if consumer is not None:
         await consumer
     await consume()  # pages that came after the last comparison finished
+    if step.shape is not None:
+        staging.put_walk_shape(run_id, [dict(p) for p in step.shape])
     staging.put_listed(run_id, index, names, known=known)
     ref = staging.put_page(run_id, index, changed) if changed else None
     return ListedPage(

@@ -4,6 +4,8 @@ finds, and the manifest is not trusted once anything may have changed the rows o
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import ContainerClient
 
@@ -227,3 +229,70 @@ def test_a_run_that_fails_leaves_no_manifest_behind(
     assert view["status"] == "completed", view["error"]
     assert view["counts"]["synced"] + view["counts"]["ignored"] == len(files)
     assert _pointer_exists(platform_account, conn)
+
+
+def _looks_at(proxy: CountingProxy, prefix: str) -> int:
+    """List requests with the ``/`` delimiter (a look at one folder level) for ``prefix``."""
+    queries = [parse_qs(r.query) for r in proxy.snapshot() if r.service == "blob"]
+    return sum(
+        1
+        for q in queries
+        if q.get("comp") == ["list"] and "delimiter" in q and q.get("prefix", [""]) == [prefix]
+    )
+
+
+def test_a_resync_starts_with_the_folders_the_last_run_walked(
+    api: Api,
+    proxy: CountingProxy,
+    platform_account: EmulatorAccount,
+    container: ContainerClient,
+    unique_name: str,
+) -> None:
+    """The last run's walk (which folders were levels, which were listed flat) is kept with the
+    manifest; the next run starts from it: a folder too big for one look is listed flat at
+    once, without looking at it again, and what changed in the tree is still found."""
+    big = [(f"site/cam1/{i:03d}.txt", b"x") for i in range(130)]  # more than a page (100)
+    small = [(f"site/cam2/{i}.txt", b"x") for i in range(5)]
+    other = [(f"other/{i}.txt", b"x") for i in range(4)]
+    upload(container, [("top.png", mediagen.png(20, 20)), *big, *small, *other])
+    org = new_org(api, unique_name)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    proxy.clear()
+    assert api.sync(org, conn)["status"] == "completed"
+    assert _looks_at(proxy, "site/cam1/") == 1  # looked at, too big: listed flat
+    staging = Staging(
+        ContainerClient.from_connection_string(platform_account.connection_string, "sync-staging")
+    )
+    pointer = staging.manifest(conn)
+    assert pointer is not None
+    shape = {p["prefix"]: p["level"] for p in pointer["shape"]}
+    assert shape == {
+        "": True,
+        "site/": True,
+        "site/cam1/": False,
+        "site/cam2/": True,
+        "other/": True,
+    }
+
+    upload(
+        container,
+        [("fresh/new.txt", b"n"), ("site/cam3/n.txt", b"n"), ("top2.png", mediagen.png(21, 20))],
+    )
+    for name, _ in other:
+        container.delete_blob(name)
+    proxy.clear()
+    view = api.sync(org, conn)
+    assert view["status"] == "completed"
+    assert _looks_at(proxy, "site/cam1/") == 0  # straight to its flat listing
+    assert _looks_at(proxy, "") == 1 and _looks_at(proxy, "site/") == 1  # levels still looked at
+    # one image added, two new text files (ignored rows), four gone
+    assert (view["counts"]["added"], view["counts"]["removed"]) == (1, 4)
+    assert view["counts"]["ignored"] == 2
+    assert view["counts"]["unchanged"] == 1 + len(big) + len(small)
+    rows = rows_by_name(api, org, conn)
+    assert {"fresh/new.txt", "site/cam3/n.txt", "top2.png"} <= set(rows)
+    assert all(rows[n][0] == "removed" for n, _ in other)
+    pointer = staging.manifest(conn)
+    assert pointer is not None
+    shape = {p["prefix"]: p["level"] for p in pointer["shape"]}
+    assert "other/" not in shape and shape["fresh/"] is True and shape["site/cam3/"] is True

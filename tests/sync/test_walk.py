@@ -16,7 +16,13 @@ from azure.storage.blob import ContainerClient
 from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from devhost.azurite import EmulatorAccount
-from shared.customer_storage import PolicyTransport, list_blobs_page, walk_step
+from shared.customer_storage import (
+    PolicyTransport,
+    ShapePart,
+    list_blobs_page,
+    valid_seed,
+    walk_step,
+)
 
 TREE = [
     "root-a.jpg",
@@ -235,3 +241,133 @@ def test_a_walk_that_takes_pages_as_they_come_and_stops_loses_nothing(
     assert sorted(names) == sorted(TREE)
     if stop_after == 1000:
         assert steps == 1  # never told to stop: one step lists everything
+
+
+async def _seeded_walk(
+    cc: AsyncContainerClient,
+    seed: list[ShapePart] | None,
+    *,
+    page_size: int,
+    width: int = 8,
+    max_parts: int = 32,
+) -> tuple[list[str], list[ShapePart] | None]:
+    """A whole walk (a seed for its start, if any): the names listed and the shape recorded."""
+    names: list[str] = []
+    cursor: Any = None
+    for _ in range(500):
+        step = await walk_step(
+            cc,
+            cursor,
+            root="",
+            page_size=page_size,
+            width=width,
+            max_parts=max_parts,
+            seed=seed if cursor is None else None,
+        )
+        names += [b.name for s in step.segments for b in s]
+        if step.cursor is None:
+            return names, step.shape
+        cursor = json.loads(json.dumps(step.cursor))
+        assert len(cursor["parts"]) <= max_parts
+    raise AssertionError("the walk does not end")
+
+
+def test_a_walk_seeded_with_the_last_shape_lists_the_changed_tree_exactly_once(
+    customer_account: EmulatorAccount, tree: ContainerClient
+) -> None:
+    """The shape of one walk starts the next with all its folders at once; whatever changed
+    in between (a new blob at the root, a new folder, a new sub-folder, a seeded folder gone,
+    a seeded level grown past one page), every blob is listed once and only once."""
+    recorder = _InFlight()
+
+    async def go() -> tuple[list[str], list[ShapePart] | None, list[str], list[str], int]:
+        transport = PolicyTransport(AioHttpTransport(), [recorder], owns=True)
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, tree.container_name, transport=transport
+        ) as cc:
+            first, shape = await _seeded_walk(cc, None, page_size=12)
+            assert shape is not None
+            looks = len(recorder.prefixes)
+            recorder.prefixes.clear()
+            again, _ = await _seeded_walk(cc, shape, page_size=12)
+            seeded_requests = len(recorder.prefixes)
+            # the tree changes
+            for name in [
+                "root-new.jpg",
+                "fresh/1.jpg",
+                "a/b/new-sub/1.jpg",
+                *[f"a/grown-{i}.jpg" for i in range(11)],  # "a/" no longer fits a page
+            ]:
+                tree.upload_blob(name, b"y")
+            for name in [n for n in TREE if n.startswith("many/f03/")]:
+                tree.delete_blob(name)
+            changed, shape2 = await _seeded_walk(cc, shape, page_size=12)
+            assert shape2 is not None
+            assert looks > seeded_requests, (looks, seeded_requests)
+            return first, shape, again, changed, seeded_requests
+
+    first, shape, again, changed, _ = asyncio.run(go())
+    assert sorted(first) == sorted(TREE) == sorted(again)
+    assert len(again) == len(set(again))
+    assert shape is not None and valid_seed(shape, "") == shape
+    assert {"prefix": "big/", "level": False} in shape  # more than a page: listed flat
+    assert {"prefix": "a/", "level": True} in shape
+    now = sorted(b.name for b in tree.list_blobs())
+    assert len(changed) == len(set(changed)), "no blob is listed twice"
+    assert sorted(changed) == now
+
+
+def test_the_seeded_folders_are_listed_at_once(
+    customer_account: EmulatorAccount, tree: ContainerClient
+) -> None:
+    recorder = _InFlight()
+
+    async def go() -> list[ShapePart] | None:
+        transport = PolicyTransport(AioHttpTransport(), [recorder], owns=True)
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, tree.container_name, transport=transport
+        ) as cc:
+            _, shape = await _seeded_walk(cc, None, page_size=5000)
+            recorder.prefixes.clear()
+            recorder.most = 0
+            await walk_step(
+                cc, None, root="", page_size=5000, width=32, seed=shape, take=lambda b: False
+            )
+            return shape
+
+    shape = asyncio.run(go())
+    assert shape is not None
+    # Told to stop at its first page, the step had still sent every seeded folder at once.
+    assert sorted(recorder.prefixes) == sorted(p["prefix"] for p in shape)
+    assert recorder.most == len(shape)
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        None,
+        [],
+        "x",
+        [{"prefix": "a/", "level": True}],  # no root
+        [{"prefix": "", "level": True}, {"prefix": "a/b/", "level": False}],  # no "a/"
+        [{"prefix": "", "level": True}, {"prefix": "", "level": False}],  # twice
+        [{"prefix": "", "level": True}, {"prefix": "a", "level": False}],  # not a folder
+        [{"prefix": "", "level": True}, {"prefix": "a/", "level": "yes"}],
+        [{"prefix": "", "level": False}],  # a flat root: the next walk looks again
+        [{"prefix": "", "level": True}, *({"prefix": f"f{i}/", "level": False} for i in range(40))],
+    ],
+)
+def test_a_seed_that_cannot_start_a_walk_is_not_used(seed: Any) -> None:
+    assert valid_seed(seed, "") is None
+
+
+def test_a_seed_under_a_connection_prefix() -> None:
+    seed = [
+        {"prefix": "data/", "level": True},
+        {"prefix": "data/a/", "level": True},
+        {"prefix": "data/a/b/", "level": False},
+    ]
+    assert valid_seed(seed, "data/") == seed
+    assert valid_seed(seed, "other/") is None
+    # a root that is not a folder: its sub-folders are found directly in it
+    assert valid_seed([{"prefix": "a", "level": True}, {"prefix": "ab/", "level": False}], "a")
