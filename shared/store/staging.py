@@ -16,10 +16,10 @@ import heapq
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NotRequired, TypedDict
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from shared.store._common import chunked
@@ -76,9 +76,20 @@ class Staging:
 
     def delete_run(self, run_id: str) -> int:
         names = [b for b in self._container.list_blob_names(name_starts_with=f"{run_id}/")]
-        for part in chunked(names, 256):  # a blob batch holds at most 256 sub-requests
-            self._container.delete_blobs(*part)
+        self.delete_names(names)
         return len(names)
+
+    def delete_names(self, names: Sequence[str]) -> None:
+        """Delete blobs in batches. A blob already gone counts as deleted: a batch sent again
+        after a timeout (its first try went through) or two cleanups at once must not fail."""
+        for part in chunked(names, 256):  # a blob batch holds at most 256 sub-requests
+            answers = self._container.delete_blobs(*part, raise_on_any_failure=False)
+            failed = [a for a in answers if a.status_code not in (202, 404)]
+            if failed:
+                raise HttpResponseError(
+                    message=f"{len(failed)} of {len(part)} staged blobs were not deleted",
+                    response=failed[0],
+                )
 
     # -- pages ------------------------------------------------------------------------------
     @staticmethod
@@ -301,7 +312,5 @@ class Staging:
             for n in self._container.list_blob_names(name_starts_with=folder)
             if not keep or not (n == pointer or any(n.startswith(f"{b}/") for b in keep))
         ]
-        for part in chunked(names, 256):
-            with contextlib.suppress(ResourceNotFoundError):
-                self._container.delete_blobs(*part)
+        self.delete_names(names)
         return len(names)

@@ -147,3 +147,19 @@ def test_the_rows_a_run_wrote_come_back_in_name_order_one_per_name(
     assert [r.name for r in rows] == ["a/1", "a/9", "b/1", "b/2", "b/3", "c/1", "d/1", "e/2"]
     assert next(r for r in rows if r.name == "c/1").etag == "later"  # the later batch wins
     assert next(r for r in rows if r.name == "a/1").reason == "corrupt"
+
+
+def test_deleting_a_run_whose_blobs_are_partly_gone_already_succeeds(
+    platform_account: EmulatorAccount, unique_name: str
+) -> None:
+    """A cleanup sent again (its first try timed out after the storage had deleted some of
+    the blobs) or two cleanups at once: blobs already gone count as deleted."""
+    staging, container = _staging(platform_account, unique_name)
+    for i in range(300):  # more than one batch
+        container.upload_blob(f"run-x/page-{i:06d}.json.gz", b"x")
+    names = sorted(container.list_blob_names(name_starts_with="run-x/"))
+    for name in names[::3]:
+        container.delete_blob(name)
+    staging.delete_names([*names, "run-x/never-there.json.gz"])
+    assert list(container.list_blob_names(name_starts_with="run-x/")) == []
+    assert staging.delete_run("run-x") == 0
