@@ -51,6 +51,8 @@ class SnapshotRef(TypedDict):
     #: The shape of the previous run's walk of the container (folders taken as levels or
     #: listed flat), from the manifest: the seed of this run's walk.
     shape: NotRequired[list[dict[str, Any]]]
+    #: The manifest bases the connection held after the previous run's finish (what it kept).
+    kept: NotRequired[list[str]]
 
 
 def _dump(value: Any) -> bytes:

@@ -103,6 +103,8 @@ def take_snapshot(
             ref["live"] = pointer["live"]
         if isinstance(pointer.get("shape"), list):
             ref["shape"] = pointer["shape"]
+        if isinstance(pointer.get("kept"), list):
+            ref["kept"] = pointer["kept"]
     else:
         rows = list(scan_connection(assets, cid))
         base = staging.manifest_base(cid, f"{run_id}-s")
@@ -237,11 +239,16 @@ def keep_manifest(
     shape = staging.walk_shape(run_id)
     if shape:
         pointer["shape"] = shape
+    keep = sorted({base, ref["base"]} if ref else {base})
+    pointer["kept"] = keep
     staging.put_manifest(cid, pointer)
     # Older manifests go; this run's own snapshot stays until the next run (a retried finish
     # still reads it). Pruning happens while this run holds the connection, so no other run
-    # is reading any of it.
-    staging.prune_manifests(cid, keep=(base, ref["base"]) if ref else (base,))
+    # is reading any of it. When the manifest this run read says that all its connection
+    # held were bases kept now (a re-sync that changed nothing), there is nothing to prune.
+    held = ref.get("kept") if ref is not None else None
+    if held is None or not set(held) <= set(keep):
+        staging.prune_manifests(cid, keep=tuple(keep))
     return counts
 
 

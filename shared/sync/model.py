@@ -57,6 +57,9 @@ class Counters(TypedDict):
     requests: int
     dataRows: int
     pages: int
+    #: Listed blobs that had a live stored row (absent in runs started before it was counted):
+    #: when it adds up to the snapshot's live rows, nothing vanished.
+    known: NotRequired[int]
 
 
 def empty_counters() -> Counters:
@@ -89,6 +92,8 @@ class ListedPage(TypedDict):
     changed: int
     #: Listing pages read in this step (one per folder listed at once); absent before the walk.
     pages: NotRequired[int]
+    #: Listed blobs that had a live stored row.
+    known: NotRequired[int]
     #: Where the listing goes on (``shared.customer_storage.walk_step``): a small JSON object,
     #: or a flat marker in runs started before the walk; None once everything is listed.
     nextCursor: str | dict[str, Any] | None
@@ -151,6 +156,7 @@ def add_page(totals: Counters, page: ListedPage) -> Counters:
     out["unchanged"] += page["unchanged"]
     out["processed"] += page["unchanged"]
     out["pages"] += 1
+    out["known"] = totals.get("known", 0) + page.get("known", 0)
     return out
 
 

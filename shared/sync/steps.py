@@ -308,6 +308,7 @@ async def list_page(
         unchanged=len(names) - len(changed),
         changed=len(changed),
         pages=step.requests,
+        known=known,
         nextCursor=step.cursor,
     )
 
@@ -489,12 +490,23 @@ def written_row(row: Mapping[str, Any]) -> SnapshotRow:
 
 # -- finish ------------------------------------------------------------------------------------
 async def finish_removed(
-    *, run_id: str, connection_id: str, assets: AsyncTableClient, staging: Staging
+    *,
+    run_id: str,
+    connection_id: str,
+    assets: AsyncTableClient,
+    staging: Staging,
+    known: int | None = None,
 ) -> list[str]:
-    """Mark rows whose blobs were not listed in this (complete) run as removed; their names."""
+    """Mark rows whose blobs were not listed in this (complete) run as removed; their names.
+    ``known`` is the run's count of listed blobs that had a live stored row, as the
+    orchestrator summed it (else it is read back from what the listing steps staged)."""
     ref = staging.snapshot_ref(run_id)
     live = ref.get("live") if ref is not None else None
-    if live is not None and staging.known_listed(run_id) == live:
+    if live is not None and known is None:
+        known = staging.known_listed(run_id)
+    # Each name is listed once, so the count never exceeds the live rows: a partial sum (a run
+    # started before it was counted) can only fall short and send the finish the long way.
+    if live is not None and known == live:
         # Every stored row was listed again (each name is listed once): nothing vanished, and
         # neither the names nor the snapshot need reading.
         return []
@@ -588,7 +600,11 @@ async def finish_run(
     gone: list[str] = []
     if status is RunStatus.COMPLETED:
         gone = await finish_removed(
-            run_id=run_id, connection_id=connection_id, assets=assets_async, staging=staging
+            run_id=run_id,
+            connection_id=connection_id,
+            assets=assets_async,
+            staging=staging,
+            known=totals.get("known"),
         )
     removed = len(gone)
     totals = totals_with_removed(totals, removed)

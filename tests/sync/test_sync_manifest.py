@@ -296,3 +296,53 @@ def test_a_resync_starts_with_the_folders_the_last_run_walked(
     assert pointer is not None
     shape = {p["prefix"]: p["level"] for p in pointer["shape"]}
     assert "other/" not in shape and shape["fresh/"] is True and shape["site/cam3/"] is True
+
+
+def _staging_listings(proxy: CountingProxy, prefix: str) -> int:
+    """List requests on the platform's staging container for names starting with ``prefix``."""
+    queries = [parse_qs(r.query) for r in proxy.snapshot() if "/sync-staging" in r.path]
+    return sum(
+        1
+        for q in queries
+        if q.get("comp") == ["list"] and q.get("prefix", [""])[0].startswith(prefix)
+    )
+
+
+def test_a_resync_that_changes_nothing_finishes_without_listing_its_staged_data(
+    api: Api,
+    proxy: CountingProxy,
+    platform_account: EmulatorAccount,
+    container: ContainerClient,
+    unique_name: str,
+) -> None:
+    """The finish knows nothing vanished from the counts the listing steps returned, and knows
+    there is no older manifest to delete from the manifest it read: it lists neither (each
+    listing costs a scan of the metadata store). Older manifests are still deleted once a
+    run replaced them."""
+    files = _files(30)
+    upload(container, files)
+    org = new_org(api, unique_name)
+    conn = api.connect(org, account="contosomedia", container=container.container_name)
+    assert api.sync(org, conn)["status"] == "completed"
+    container.upload_blob(files[0][0], mediagen.jpeg(50, 30, seed=999), overwrite=True)
+    assert api.sync(org, conn)["counts"]["updated"] == 1  # a new manifest replaces the first
+    for _ in range(2):
+        proxy.clear()
+        view = api.sync(org, conn)
+        assert view["counts"]["unchanged"] == len(files)
+    assert _staging_listings(proxy, "manifests/") == 0
+    assert _staging_listings(proxy, f"{view['runId']}/listed-") == 0
+    staging = ContainerClient.from_connection_string(
+        platform_account.connection_string, "sync-staging"
+    )
+    pointer = Staging(staging).manifest(conn)
+    assert pointer is not None and pointer["kept"] == [pointer["base"]]
+    held = {n.split("/")[2] for n in staging.list_blob_names(name_starts_with=f"manifests/{conn}/")}
+    assert held == {pointer["base"].split("/")[-1], "current.json.gz"}, held
+
+    # A blob vanishes: the finish then reads what was listed, and marks the row removed.
+    container.delete_blob(files[1][0])
+    proxy.clear()
+    view = api.sync(org, conn)
+    assert view["counts"]["removed"] == 1
+    assert _listed_reads(proxy) > 0
