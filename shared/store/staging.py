@@ -299,6 +299,10 @@ class Staging:
     def put_manifest(self, connection_id: str, pointer: dict[str, Any]) -> None:
         self._put(self._pointer(connection_id), pointer)
 
+    def withdraw_manifest(self, connection_id: str, run_id: str) -> None:
+        """Replace the pointer with one no run trusts (it names no manifest)."""
+        self._put(self._pointer(connection_id), {"withdrawnBy": run_id})
+
     def drop_manifest(self, connection_id: str) -> None:
         """Withdraw the pointer (its chunks stay until ``prune_manifests``)."""
         with contextlib.suppress(ResourceNotFoundError):

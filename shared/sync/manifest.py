@@ -90,7 +90,8 @@ def take_snapshot(
     if pointer is not None:
         # Consumed: from here on this run may write rows, and only its completion may put a
         # manifest back.
-        staging.drop_manifest(cid)
+        # (Overwritten rather than deleted: the emulator scans all its blobs for a delete.)
+        staging.withdraw_manifest(cid, run_id)
     if pointer is not None and _trusted(pointer, connection):
         ref = SnapshotRef(
             base=pointer["base"],

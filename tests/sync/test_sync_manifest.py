@@ -39,8 +39,10 @@ def _connections(platform: EmulatorAccount) -> ConnectionRepository:
 
 
 def _pointer_exists(platform: EmulatorAccount, conn: str) -> bool:
+    """A pointer naming a manifest (a run that read it leaves one naming none)."""
     staging = ContainerClient.from_connection_string(platform.connection_string, "sync-staging")
-    return staging.get_blob_client(f"manifests/{conn}/current.json.gz").exists()
+    pointer = Staging(staging).manifest(conn)
+    return pointer is not None and "base" in pointer
 
 
 def _manifest_rows(platform: EmulatorAccount, conn: str) -> list[SnapshotRow]:
