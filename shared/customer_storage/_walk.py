@@ -195,6 +195,7 @@ async def walk_step(
     consume = take or keep
     going = True
     budget = min(width, len(queue)) if take is None else None  # one round without ``take``
+    max_flat = max(1, width // 2)
     requests = 0
     running: dict[asyncio.Task[tuple[list[ListedBlob], list[str], str | None]], Part] = {}
 
@@ -222,7 +223,18 @@ async def walk_step(
                 and (budget is None or budget > 0)
                 and (not running or may_ask is None or may_ask(len(running)))
             ):
-                start(queue.popleft())
+                # Flat parts return full pages: at most half the width of them at once keeps
+                # the pages held in memory bounded (the store serves them one at a time anyway)
+                # while looks at levels still go out.
+                flats = sum(1 for p in running.values() if not p["level"])
+                pick = next(
+                    (k for k, p in enumerate(queue) if p["level"] or flats < max_flat), None
+                )
+                if pick is None:
+                    break
+                part = queue[pick]
+                del queue[pick]
+                start(part)
                 if budget is not None:
                     budget -= 1
             if not running:

@@ -50,16 +50,22 @@ class _InFlight(AsyncHTTPPolicy):  # type: ignore[type-arg]
         self.now = 0
         self.most = 0
         self.prefixes: list[str] = []
+        self.flat_now = 0
+        self.flat_most = 0  # flat listings (no delimiter) on the wire at once
 
     async def send(self, request: Any) -> Any:
+        flat = "delimiter" not in request.http_request.query
         self.now += 1
+        self.flat_now += flat
         self.most = max(self.most, self.now)
+        self.flat_most = max(self.flat_most, self.flat_now)
         self.prefixes.append(unquote(request.http_request.query.get("prefix", "")))
         try:
             await asyncio.sleep(0.05)
             return await self.next.send(request)
         finally:
             self.now -= 1
+            self.flat_now -= flat
 
 
 async def _walk_all(
@@ -371,3 +377,30 @@ def test_a_seed_under_a_connection_prefix() -> None:
     assert valid_seed(seed, "other/") is None
     # a root that is not a folder: its sub-folders are found directly in it
     assert valid_seed([{"prefix": "a", "level": True}, {"prefix": "ab/", "level": False}], "a")
+
+
+def test_at_most_half_the_width_of_flat_listings_are_on_the_wire(
+    customer_account: EmulatorAccount, container: ContainerClient
+) -> None:
+    """Flat parts come back as full pages: half the width of them at most (the looks at levels
+    still go out), so a wide walk over big folders holds a bounded number of pages."""
+    for f in range(6):
+        for i in range(7):
+            container.upload_blob(f"big{f}/{i}.jpg", b"x")
+    recorder = _InFlight()
+
+    async def go() -> list[str]:
+        transport = PolicyTransport(AioHttpTransport(), [recorder], owns=True)
+        async with AsyncContainerClient.from_connection_string(
+            customer_account.connection_string, container.container_name, transport=transport
+        ) as cc:
+            first, shape = await _seeded_walk(cc, None, page_size=6, width=4)
+            assert shape is not None and sum(not p["level"] for p in shape) == 6
+            recorder.flat_most = 0
+            again, _ = await _seeded_walk(cc, shape, page_size=6, width=4)
+            assert sorted(again) == sorted(first)
+            return again
+
+    names = asyncio.run(go())
+    assert len(names) == 42
+    assert recorder.flat_most == 2
