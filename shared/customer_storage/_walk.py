@@ -102,6 +102,17 @@ def valid_seed(seed: Any, root: str, max_parts: int = 32) -> list[ShapePart] | N
     return out
 
 
+def _uncovered(shape: list[ShapePart]) -> list[ShapePart]:
+    """The shape without the folders under a folder listed flat. Those were only there because
+    this walk was seeded with them (a seeded level that outgrew its page was listed flat, and
+    listed them again to skip them): the next walk lists that folder flat once, or looks at it
+    again when it is the root."""
+    flats = tuple(p["prefix"] for p in shape if not p["level"])
+    return [
+        p for p in shape if not any(p["prefix"] != f and p["prefix"].startswith(f) for f in flats)
+    ]
+
+
 def _state(
     cursor: str | dict[str, Any] | None,
     root: str,
@@ -278,5 +289,5 @@ async def walk_step(
         if shape is not None:
             state["shape"] = shape
         return WalkStep(segments=segments, cursor=state, requests=requests)
-    final = valid_seed(shape, root, max_parts) if shape else None
+    final = valid_seed(_uncovered(shape), root, max_parts) if shape else None
     return WalkStep(segments=segments, cursor=None, requests=requests, shape=final)
