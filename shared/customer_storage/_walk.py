@@ -79,7 +79,8 @@ def _parent(prefix: str, root: str) -> str:
 def valid_seed(seed: Any, root: str, max_parts: int = 32) -> list[ShapePart] | None:
     """``seed`` as a walk can start from it, or None when it cannot: it must be a list of
     distinct folders under ``root`` that includes ``root``, where each folder's parent is in
-    it too (so a sub-folder not in it has nothing of the seed under it)."""
+    it too (so a sub-folder not in it has nothing of the seed under it). Folders under one
+    listed flat are left out (that folder's flat listing covers them)."""
     if not isinstance(seed, list) or not 0 < len(seed) <= max_parts:
         return None
     out: list[ShapePart] = []
@@ -97,6 +98,7 @@ def valid_seed(seed: Any, root: str, max_parts: int = 32) -> list[ShapePart] | N
         return None
     if any(p != root and _parent(p, root) not in prefixes for p in prefixes):
         return None
+    out = _uncovered(out)
     if len(out) == 1 and not out[0]["level"]:
         return None  # a root listed flat: nothing to gain, and the next walk looks again
     return out
@@ -289,5 +291,5 @@ async def walk_step(
         if shape is not None:
             state["shape"] = shape
         return WalkStep(segments=segments, cursor=state, requests=requests)
-    final = valid_seed(_uncovered(shape), root, max_parts) if shape else None
+    final = valid_seed(shape, root, max_parts) if shape else None
     return WalkStep(segments=segments, cursor=None, requests=requests, shape=final)

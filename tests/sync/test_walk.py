@@ -383,6 +383,14 @@ def test_a_seed_under_a_connection_prefix() -> None:
     ]
     assert valid_seed(seed, "data/") == seed
     assert valid_seed(seed, "other/") is None
+    # a folder listed flat covers the folders under it: they are left out
+    covered = [*seed, {"prefix": "data/a/b/c/", "level": False}]
+    assert (
+        valid_seed(
+            [{**p, "level": False} if p["prefix"] == "data/a/b/" else p for p in covered], "data/"
+        )
+        == seed
+    )
     # a root that is not a folder: its sub-folders are found directly in it
     assert valid_seed([{"prefix": "a", "level": True}, {"prefix": "ab/", "level": False}], "a")
 
