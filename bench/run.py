@@ -192,9 +192,12 @@ def run(
     seed: int,
     keep: bool = False,
     change_percent: float = 5.0,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     workspace = Path(tempfile.mkdtemp(prefix="blobsync-bench-"))
     report: dict[str, Any] = {"assets": assets, "profile": "light" if light else "realistic"}
+    if settings:
+        report["settings"] = dict(settings)
     azurite = Azurite(workspace / "azurite", accounts=(DEV_ACCOUNT, CUSTOMER))
     azurite.start()
     try:
@@ -217,7 +220,7 @@ def run(
             blob_endpoint=f"http://127.0.0.1:{azurite.blob_port}",
             # As the app setting recommends for Azure (README): fewer glibc arenas keep a
             # multi-threaded worker's memory from fragmenting as runs get longer.
-            MALLOC_ARENA_MAX="2",
+            **{"MALLOC_ARENA_MAX": "2", **(settings or {})},
         )
         host = DevHostProcess(PROJECT_ROOT, env=env, workspace=workspace / "devhost")
         host.start()
@@ -416,6 +419,7 @@ def _run_json(seconds: float, assets: int, view: dict[str, Any]) -> dict[str, An
 def table(report: dict[str, Any]) -> str:
     lines = [
         f"Benchmark: {report['assets']} assets ({report['profile']}), {report['bytesStored'] / 1e6:.0f} MB stored",
+        *(f"app setting {k}={v}" for k, v in report.get("settings", {}).items()),
         "",
         f"{'measurement':<52} {'seconds':>8} {'assets/s':>9}",
     ]
@@ -476,7 +480,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the first sync through a fault-injecting proxy, faults off then on",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an app setting for the dev host (repeatable), e.g. FUNCTIONS_WORKER_PROCESS_COUNT=2",
+    )
     args = parser.parse_args(argv)
+    settings: dict[str, str] = {}
+    for item in args.setting:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            parser.error(f"--setting wants NAME=VALUE, got {item!r}")
+        settings[name] = value
     if args.faults:
         report = run_faults(args.assets, light=args.light, seed=args.seed, keep=args.keep)
         print(faults_table(report))
@@ -491,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         keep=args.keep,
         change_percent=args.change_percent,
+        settings=settings,
     )
     print(table(report))
     if args.json:
