@@ -14,9 +14,10 @@ Durability, in the order things are written:
    the instance's **inbox** before it is acknowledged. A group-commit writer batches messages that
    arrive together, so a fan-out of thousands costs a few table transactions per episode.
 2. An episode takes *every* message waiting in the inbox (completions that arrived while the
-   previous episode ran are replayed once, together), runs the orchestrator, and commits: new
-   history rows (``TaskScheduled`` before any activity is dispatched), then the instance row,
-   then the processed inbox rows are deleted.
+   previous episode ran are replayed once, together), runs the orchestrator, and commits: the
+   next execution's start message when it continued as new, then new history rows
+   (``TaskScheduled`` before any activity is dispatched), then the instance row, then the
+   processed inbox rows are deleted.
 3. Only then are activities queued, timers armed, children started and parents notified.
 
 After a crash, :meth:`Engine.start` reloads non-terminal instances: history is cut back to the
@@ -571,6 +572,11 @@ class Engine:
         elif instance.dirty_from is not None:  # rows of an earlier, half-committed attempt
             await store.delete_history(iid, from_index=instance.dirty_from)
         instance.dirty_from = None
+        # The next execution's start goes in first: once this episode's history is complete
+        # (it ends in ContinueAsNew), a restart finds only that start to go on with. Written
+        # after the history, a crash between the two left an instance with nothing to do.
+        if outcome.next_execution is not None:
+            await store.add_messages(iid, [outcome.next_execution])
         first = outcome.first_new_index
         if len(outcome.history) > first:
             await store.append_history(
@@ -580,8 +586,6 @@ class Engine:
                 outcome.history[first:],
                 outcome.message_ids[first:],
             )
-        if outcome.next_execution is not None:
-            await store.add_messages(iid, [outcome.next_execution])
         await store.put_instance(outcome.record)
         if outcome.processed_ids:
             await store.delete_messages(iid, outcome.processed_ids)

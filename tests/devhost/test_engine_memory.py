@@ -286,3 +286,60 @@ def test_a_pending_timer_is_rearmed_after_an_abrupt_stop() -> None:
     record = restart_after_abrupt_stop("nap", None, stop_when=timer_created)
     assert record.runtime_status is RuntimeStatus.COMPLETED
     assert json.loads(record.output or "") == "woke"
+
+
+class _DiesAfterContinueAsNewHistory(MemoryStore):
+    """A store whose process dies right after it wrote the history of an episode that
+    continued as new: every later write fails, as nothing more gets written after a kill."""
+
+    dead = False
+    died = False  # once
+
+    def _check(self) -> None:
+        if self.dead:
+            raise ConnectionError("the host process is gone")
+
+    async def append_history(self, instance_id, execution_id, first_index, events, message_ids):  # type: ignore[no-untyped-def]
+        self._check()
+        await super().append_history(instance_id, execution_id, first_index, events, message_ids)
+        if not self.died and any(event_type_of(e) is EventType.CONTINUE_AS_NEW for e in events):
+            self.dead = self.died = True
+
+    async def add_messages(self, instance_id, messages):  # type: ignore[no-untyped-def]
+        self._check()
+        await super().add_messages(instance_id, messages)
+
+    async def put_instance(self, record):  # type: ignore[no-untyped-def]
+        self._check()
+        await super().put_instance(record)
+
+    async def delete_messages(self, instance_id, message_ids):  # type: ignore[no-untyped-def]
+        self._check()
+        await super().delete_messages(instance_id, message_ids)
+
+
+def test_a_crash_right_after_a_continue_as_new_is_written_does_not_strand_the_instance() -> None:
+    """Killed between writing an episode's ContinueAsNew and the rest of its commit, the
+    restarted host still starts the next execution (it found nothing to do before)."""
+
+    async def scenario() -> InstanceRecord:
+        store = _DiesAfterContinueAsNewHistory()
+        first = Engine(function_index(), store, CONFIG)
+        await first.start()
+        instance_id = await first.start_instance(
+            "generations", None, sdk_input({"gen": 0, "last": 3, "total": 0})
+        )
+        await until(lambda: store.dead)
+        await first.stop(grace_seconds=0)
+        store.dead = False
+        second = Engine(function_index(), store, CONFIG)
+        await second.start()
+        try:
+            return await finished(store, instance_id)
+        finally:
+            await second.stop()
+
+    record = asyncio.run(scenario())
+    assert record.runtime_status is RuntimeStatus.COMPLETED
+    assert json.loads(record.output or "") == 10 * sum(range(4))
+    assert record.generation == 3
