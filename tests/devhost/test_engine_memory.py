@@ -223,12 +223,19 @@ def test_recovery_discards_a_half_written_episode_and_duplicate_messages() -> No
 
 
 def restart_after_abrupt_stop(
-    orchestrator: str, payload: object, *, stop_when: Callable[[MemoryStore, str], Awaitable[bool]]
+    orchestrator: str,
+    payload: object,
+    *,
+    stop_when: Callable[[MemoryStore, str], Awaitable[bool]],
+    store: MemoryStore | None = None,
+    revive: Callable[[], None] | None = None,
 ) -> InstanceRecord:
-    """Start ``orchestrator``, kill the engine once ``stop_when`` holds, finish on a new engine."""
+    """Start ``orchestrator``, kill the engine once ``stop_when`` holds, finish on a new engine
+    (``revive`` runs in between)."""
 
     async def scenario() -> InstanceRecord:
-        store = MemoryStore()
+        nonlocal store
+        store = store or MemoryStore()
         first = Engine(function_index(), store, CONFIG)
         await first.start()
         instance_id = await first.start_instance(orchestrator, None, payload)
@@ -237,6 +244,8 @@ def restart_after_abrupt_stop(
             assert time.monotonic() < deadline, "the stop condition was never reached"
             await asyncio.sleep(0.002)
         await first.stop(grace_seconds=0)
+        if revive is not None:
+            revive()
         second = Engine(function_index(), store, CONFIG)
         await second.start()
         try:
@@ -322,24 +331,21 @@ def test_a_crash_right_after_a_continue_as_new_is_written_does_not_strand_the_in
     """Killed between writing an episode's ContinueAsNew and the rest of its commit, the
     restarted host still starts the next execution (it found nothing to do before)."""
 
-    async def scenario() -> InstanceRecord:
-        store = _DiesAfterContinueAsNewHistory()
-        first = Engine(function_index(), store, CONFIG)
-        await first.start()
-        instance_id = await first.start_instance(
-            "generations", None, sdk_input({"gen": 0, "last": 3, "total": 0})
-        )
-        await until(lambda: store.dead)
-        await first.stop(grace_seconds=0)
-        store.dead = False
-        second = Engine(function_index(), store, CONFIG)
-        await second.start()
-        try:
-            return await finished(store, instance_id)
-        finally:
-            await second.stop()
+    store = _DiesAfterContinueAsNewHistory()
 
-    record = asyncio.run(scenario())
+    async def died(store: MemoryStore, instance_id: str) -> bool:
+        return isinstance(store, _DiesAfterContinueAsNewHistory) and store.dead
+
+    def revive() -> None:
+        store.dead = False
+
+    record = restart_after_abrupt_stop(
+        "generations",
+        sdk_input({"gen": 0, "last": 3, "total": 0}),
+        stop_when=died,
+        store=store,
+        revive=revive,
+    )
     assert record.runtime_status is RuntimeStatus.COMPLETED
     assert json.loads(record.output or "") == 10 * sum(range(4))
     assert record.generation == 3
