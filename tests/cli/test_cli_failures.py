@@ -166,14 +166,21 @@ def test_ctrl_c_stops_following_and_prints_the_command_to_reattach(stub: StubApp
     stub.routes[f"GET {RUNS}/{RUN}"] = progress("inspecting", 10, 50)  # never ends
     env = {**os.environ, "BLOBSYNC_FUNCTION_KEY": KEY, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "blobsync_cli", "--base-url", stub.base_url]
-    proc = subprocess.Popen(
-        [*command, "sync", ORG, CONN, "--interval", "0.1"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # As from a terminal: a test run started in the background (``cmd &``) has SIGINT ignored,
+    # a child would inherit that, and Python then never turns Ctrl-C into KeyboardInterrupt.
+    # A handler of this process's own is reset to the default in the child.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [*command, "sync", ORG, CONN, "--interval", "0.1"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
