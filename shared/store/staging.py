@@ -251,18 +251,9 @@ class Staging:
         return self._container.download_blob(f"{base}/chunk-{k:06d}.json.gz").readall()
 
     @staticmethod
-    def decode_chunk(
-        data: bytes, first: str | None = None, last: str | None = None
-    ) -> list[SnapshotRow]:
-        """The rows of a stored chunk, only those named ``first`` to ``last`` when given."""
-        items = _load(data)
-        if first is None or last is None:
-            return [SnapshotRow.decode(item) for item in items]
-        return [
-            SnapshotRow.decode(item)
-            for item in items
-            if first <= (item[0] if isinstance(item, list) else item["n"]) <= last
-        ]
+    def decode_chunk(data: bytes) -> list[SnapshotRow]:
+        """The rows of a chunk as :meth:`chunk_data` returned it."""
+        return [SnapshotRow.decode(item) for item in _load(data)]
 
     def put_snapshot_ref(self, run_id: str, ref: SnapshotRef) -> None:
         self._put(f"{run_id}/snapshot.json.gz", ref)

@@ -126,11 +126,12 @@ def prepare_run(
 # -- list --------------------------------------------------------------------------------------
 class _SnapshotLookup:
     """Stored rows for the name range of one listing page, from the sorted snapshot chunks.
-    Keeps the last chunks read as stored (compressed), and decodes only the rows of the
-    page's range: the folders listed at once each go through their own chunks, and a chunk
-    read again would wait behind their listing pages."""
+    Keeps the last chunks read as stored (compressed: the folders listed at once each go
+    through their own chunks, and a chunk read again would wait behind their listing pages),
+    and the last two decoded (a folder's next page usually starts where its last ended)."""
 
     KEEP = 16
+    KEEP_DECODED = 2
 
     def __init__(self, staging: Staging, run_id: str) -> None:
         self._staging = staging
@@ -138,28 +139,38 @@ class _SnapshotLookup:
         self._base = ref["base"] if ref else ""
         self._firsts = ref["firsts"] if ref else []
         self._kept: dict[int, bytes] = {}
+        self._decoded: dict[int, dict[str, SnapshotRow]] = {}
         #: No stored row at all (a first sync): every listed blob is new.
         self.empty = not self._firsts
 
-    def _chunk(self, k: int) -> bytes:
-        data = self._kept.pop(k, None)
-        if data is None:
-            data = self._staging.chunk_data(self._base, k)
-        self._kept[k] = data  # most recently used last
-        while len(self._kept) > self.KEEP:
-            del self._kept[next(iter(self._kept))]
-        return data
+    @staticmethod
+    def _touch(cache: dict[int, Any], k: int, value: Any, keep: int) -> None:
+        cache[k] = value  # most recently used last
+        while len(cache) > keep:
+            del cache[next(iter(cache))]
+
+    def _chunk(self, k: int) -> dict[str, SnapshotRow]:
+        rows = self._decoded.pop(k, None)
+        if rows is None:
+            data = self._kept.pop(k, None)
+            if data is None:
+                data = self._staging.chunk_data(self._base, k)
+            self._touch(self._kept, k, data, self.KEEP)
+            rows = {row.name: row for row in self._staging.decode_chunk(data)}
+        self._touch(self._decoded, k, rows, self.KEEP_DECODED)
+        return rows
 
     def rows_between(self, first: str, last: str) -> dict[str, SnapshotRow]:
         if not self._firsts:
             return {}
         lo = max(0, bisect.bisect_right(self._firsts, first) - 1)
         hi = max(0, bisect.bisect_right(self._firsts, last) - 1)
-        return {
-            row.name: row
-            for k in range(lo, hi + 1)
-            for row in self._staging.decode_chunk(self._chunk(k), first, last)
-        }
+        if lo == hi:
+            return self._chunk(lo)
+        found: dict[str, SnapshotRow] = {}
+        for k in range(lo, hi + 1):
+            found.update(self._chunk(k))
+        return found
 
 
 def _unchanged(prev: SnapshotRow | None, etag: str, size: int) -> bool:
