@@ -38,17 +38,18 @@ def _connections(platform: EmulatorAccount) -> ConnectionRepository:
     return ConnectionRepository(_tables(platform).get_table_client("Connections"))
 
 
+def _staging_container(platform: EmulatorAccount) -> ContainerClient:
+    return ContainerClient.from_connection_string(platform.connection_string, "sync-staging")
+
+
 def _pointer_exists(platform: EmulatorAccount, conn: str) -> bool:
     """A pointer naming a manifest (a run that read it leaves one naming none)."""
-    staging = ContainerClient.from_connection_string(platform.connection_string, "sync-staging")
-    pointer = Staging(staging).manifest(conn)
+    pointer = Staging(_staging_container(platform)).manifest(conn)
     return pointer is not None and "base" in pointer
 
 
 def _manifest_rows(platform: EmulatorAccount, conn: str) -> list[SnapshotRow]:
-    staging = Staging(
-        ContainerClient.from_connection_string(platform.connection_string, "sync-staging")
-    )
+    staging = Staging(_staging_container(platform))
     pointer = staging.manifest(conn)
     assert pointer is not None
     return [r for k in range(len(pointer["firsts"])) for r in staging.chunk(pointer["base"], k)]
@@ -171,9 +172,7 @@ def test_manifest_resync_finds_what_a_table_scan_finds(
     assert (
         api.http.request("DELETE", f"/api/orgs/{org}/connections/{by_manifest}").status_code == 204
     )
-    staging = ContainerClient.from_connection_string(
-        platform_account.connection_string, "sync-staging"
-    )
+    staging = _staging_container(platform_account)
     assert list(staging.list_blob_names(name_starts_with=f"manifests/{by_manifest}/")) == []
 
 
@@ -262,9 +261,7 @@ def test_a_resync_starts_with_the_folders_the_last_run_walked(
     proxy.clear()
     assert api.sync(org, conn)["status"] == "completed"
     assert _looks_at(proxy, "site/cam1/") == 1  # looked at, too big: listed flat
-    staging = Staging(
-        ContainerClient.from_connection_string(platform_account.connection_string, "sync-staging")
-    )
+    staging = Staging(_staging_container(platform_account))
     pointer = staging.manifest(conn)
     assert pointer is not None
     shape = {p["prefix"]: p["level"] for p in pointer["shape"]}
@@ -334,9 +331,7 @@ def test_a_resync_that_changes_nothing_finishes_without_listing_its_staged_data(
         assert view["counts"]["unchanged"] == len(files)
     assert _staging_listings(proxy, "manifests/") == 0
     assert _staging_listings(proxy, f"{view['runId']}/listed-") == 0
-    staging = ContainerClient.from_connection_string(
-        platform_account.connection_string, "sync-staging"
-    )
+    staging = _staging_container(platform_account)
     pointer = Staging(staging).manifest(conn)
     assert pointer is not None and pointer["kept"] == [pointer["base"]]
     held = {n.split("/")[2] for n in staging.list_blob_names(name_starts_with=f"manifests/{conn}/")}
