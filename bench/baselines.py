@@ -3,6 +3,10 @@
 - ``raw_listing``: the SDK's ``list_blobs`` alone (pages of 5,000): the floor of any re-sync.
 - ``raw_floor``: a minimal async loop: list, one 64 KiB ranged GET per blob (16 in flight),
   batched upserts (≤ 100 per partition, 4 in flight): the floor of a first sync that reads.
+- ``served_listing``: the List Blobs pages fetched one after another over plain HTTP, each body
+  read whole and searched only for its next marker: what the storage itself takes to serve the
+  listing. No re-sync can take less (each must see every page), so it bounds what a ratio
+  against the other listings can reach.
 - ``rclone_listing``: ``rclone lsjson -R`` (Debian's package; Go) on the same container: a
   Go-speed listing reference. The benchmark installs it with apt-get when it runs as root; when
   rclone is unavailable the baseline is skipped with a note.
@@ -14,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
+import urllib.parse
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +44,7 @@ __all__ = [
     "raw_floor",
     "raw_listing",
     "rclone_listing",
+    "served_listing",
 ]
 
 
@@ -74,6 +82,53 @@ def raw_listing(connection_string: str, container: str) -> BaselineResult:
     return BaselineResult("raw listing (SDK)", count, time.perf_counter() - start, 0, pages)
 
 
+def _container_sas_url(connection_string: str, container: str) -> str:
+    """A read-and-list SAS URL of the container (one hour). It is only handed to a baseline,
+    never printed or written to the report."""
+    fields = _connection_fields(connection_string)
+    sas = generate_container_sas(
+        fields["AccountName"],
+        container,
+        account_key=fields["AccountKey"],
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    return f"{fields['BlobEndpoint']}/{container}?{sas}"
+
+
+_NEXT_MARKER = re.compile(rb"<NextMarker>([^<]*)</NextMarker>")
+_BLOB_OPEN = b"<Blob>"
+
+
+def served_listing(connection_string: str, container: str) -> BaselineResult:
+    """The container's List Blobs pages (5,000 a page) fetched in turn over one HTTP
+    connection, each body read whole and searched only for its next marker."""
+    url = urllib.parse.urlsplit(_container_sas_url(connection_string, container))
+    opener = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    conn = opener(url.hostname or "", url.port, timeout=120)
+    base = f"{url.path}?restype=container&comp=list&maxresults=5000&{url.query}"
+    start = time.perf_counter()
+    count = pages = 0
+    marker = b""
+    try:
+        while True:
+            path = base + (f"&marker={urllib.parse.quote(marker.decode())}" if marker else "")
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"List Blobs answered {response.status}")
+            pages += 1
+            count += body.count(_BLOB_OPEN)
+            found = _NEXT_MARKER.search(body)
+            marker = found[1] if found else b""
+            if not marker:
+                break
+    finally:
+        conn.close()
+    return BaselineResult("List Blobs pages served", count, time.perf_counter() - start, 0, pages)
+
+
 def ensure_rclone() -> str | None:
     """The rclone binary, installed from Debian's package when missing and running as root;
     None (with the reason printed) when it cannot be had."""
@@ -104,21 +159,13 @@ def rclone_listing(connection_string: str, container: str) -> BaselineResult | N
     binary = ensure_rclone()
     if binary is None:
         return None
-    fields = _connection_fields(connection_string)
     # rclone 1.60 builds an account's host name from an endpoint *suffix*, which cannot name
     # the emulator's path-style URL; a container SAS URL (list and read, one hour) can. It goes
     # to rclone through its environment only, never to the report.
-    sas = generate_container_sas(
-        fields["AccountName"],
-        container,
-        account_key=fields["AccountKey"],
-        permission=ContainerSasPermissions(read=True, list=True),
-        expiry=datetime.now(UTC) + timedelta(hours=1),
-    )
     env = {
         **os.environ,
         "RCLONE_CONFIG_BENCH_TYPE": "azureblob",
-        "RCLONE_CONFIG_BENCH_SAS_URL": f"{fields['BlobEndpoint']}/{container}?{sas}",
+        "RCLONE_CONFIG_BENCH_SAS_URL": _container_sas_url(connection_string, container),
     }
     start = time.perf_counter()
     done = subprocess.run(

@@ -38,8 +38,13 @@ def test_small_benchmark_run_reports_every_measurement() -> None:
         "firstSyncVsNaive",
         "noChangeResyncVsRawListing",
         "noChangeResyncVsRclone",
+        "noChangeResyncVsServedListing",
+        "servedListingVsRawListing",
         "bytesReadVsStored",
     }
+    # The pages served are every blob of the container, fewer requests than blobs.
+    served = baselines["List Blobs pages served"]
+    assert served["blobs"] == 200 and served["requests"] == 1
     assert 0 < report["ratios"]["bytesReadVsStored"] <= 1
     assert report["peakRssBytes"] > 10 * 2**20
     assert report["largestHistoryPerExecution"] > 0
