@@ -46,6 +46,7 @@ from shared.autosync.store import AutosyncRepository, hash_key
 from shared.errors import DomainError, FieldError, PayloadTooLargeError, ValidationError
 from shared.reasons import Reason
 from shared.store import Connection, ConnectionRepository
+from shared.store._common import as_int, writable
 from shared.store.assets import AssetStatus
 from shared.store.connections import until_unchanged
 from shared.store.staging import StagedEntry
@@ -192,7 +193,7 @@ class _Plan:
 
 
 def _unchanged(prev: Mapping[str, Any] | None, etag: str, size: int) -> bool:
-    if prev is None or str(prev.get("etag") or "") != etag or int(prev.get("size") or 0) != size:
+    if prev is None or str(prev.get("etag") or "") != etag or as_int(prev.get("size")) != size:
         return False
     status = prev.get("status")
     if status == AssetStatus.REMOVED.value:
@@ -259,7 +260,7 @@ async def _write(plan: _Plan, *, assets: AsyncTableClient, connection_id: str) -
     prev_etag = plan.prev.metadata["etag"] if plan.prev is not None else None  # type: ignore[attr-defined]
     try:
         if plan.row is not None:
-            row = {**plan.row, "PartitionKey": pk, "RowKey": rk}
+            row = writable({**plan.row, "PartitionKey": pk, "RowKey": rk})
             if prev_etag is None:
                 await assets.create_entity(row)
             else:
@@ -271,7 +272,7 @@ async def _write(plan: _Plan, *, assets: AsyncTableClient, connection_id: str) -
                 )
         elif plan.merge is not None and prev_etag is not None:
             await assets.update_entity(
-                {**plan.merge, "PartitionKey": pk, "RowKey": rk},
+                writable({**plan.merge, "PartitionKey": pk, "RowKey": rk}),
                 mode=UpdateMode.MERGE,
                 etag=prev_etag,
                 match_condition=MatchConditions.IfNotModified,

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from azure.data.tables import EdmType, EntityProperty
+
 T = TypeVar("T")
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "json_object",
     "table_batches",
     "utcnow",
+    "writable",
 ]
 
 #: Entity-group transactions hold at most 100 entities of one partition (Azurite breaks on 101)
@@ -46,6 +49,20 @@ def as_datetime(value: Any, default: datetime) -> datetime:
             return default
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return default
+
+
+_INT32 = range(-(2**31), 2**31)
+
+
+def writable(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as it can be written: an integer beyond 32 bits (a blob of 2 GiB or more) goes as
+    ``Edm.Int64``; the SDK refuses to send a plain one. Read it back with :func:`as_int`."""
+    if all(type(v) is not int or v in _INT32 for v in row.values()):
+        return row
+    return {
+        k: EntityProperty(v, EdmType.INT64) if type(v) is int and v not in _INT32 else v
+        for k, v in row.items()
+    }
 
 
 def as_int(value: Any, default: int = 0) -> int:

@@ -20,7 +20,7 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.data.tables.aio import TableClient as AsyncTableClient
 
 from shared.asset_keys import BUCKETS, partition_key, row_key
-from shared.store._common import table_batches
+from shared.store._common import as_int, table_batches, writable
 from shared.store.records import AssetStatus, SnapshotRow
 
 __all__ = [
@@ -57,7 +57,9 @@ async def upsert_rows(
     async def submit(batch: list[dict[str, Any]]) -> None:
         nonlocal written
         async with gate:
-            await table.submit_transaction([("upsert", row, {"mode": mode}) for row in batch])
+            await table.submit_transaction(
+                [("upsert", writable(row), {"mode": mode}) for row in batch]
+            )
             written += len(batch)
 
     await asyncio.gather(*(submit(b) for b in table_batches(rows)))
@@ -76,7 +78,7 @@ def scan_connection(table: TableClient, connection_id: str) -> Iterator[Snapshot
         yield SnapshotRow(
             name=str(entity["name"]),
             etag=str(entity.get("etag") or ""),
-            size=int(entity.get("size") or 0),
+            size=as_int(entity.get("size")),
             status=AssetStatus(entity["status"]),
             reason=entity.get("reason"),
         )

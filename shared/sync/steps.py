@@ -40,6 +40,7 @@ from shared.customer_storage import ListedBlob, is_account_not_found, valid_seed
 from shared.errors import NotFoundError
 from shared.reasons import GUIDES, Reason
 from shared.store import ConnectionRepository
+from shared.store._common import as_int
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
 from shared.store.connections import Connection, release_connection, until_unchanged
 from shared.store.runs import RunsRepository
@@ -493,7 +494,7 @@ def written_row(row: Mapping[str, Any]) -> SnapshotRow:
     return SnapshotRow(
         name=str(row["name"]),
         etag=str(row.get("etag") or ""),
-        size=int(row.get("size") or 0),
+        size=as_int(row.get("size")),
         status=AssetStatus(row["status"]),
         reason=row.get("reason"),
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.errors import FieldError, ValidationError
 from shared.reasons import Reason, guide
+from shared.store._common import as_int
 
 __all__ = ["asset_id", "asset_name", "asset_view"]
 
@@ -45,7 +46,7 @@ def asset_view(row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"],
         "kind": row.get("kind", "other"),
         "format": row.get("format"),
-        "size": int(row.get("size") or 0),
+        "size": as_int(row.get("size")),
         "etag": str(row.get("etag") or ""),
         "lastModified": _iso(row.get("lastModified")),
         "status": row.get("status"),

@@ -19,6 +19,7 @@ from azure.storage.blob import ContainerClient
 import mediagen
 from devhost.azurite import EmulatorAccount
 from shared.inspection import BlobRef, MemoryReader, Outcome, inspect_blob
+from shared.store.assets import scan_connection
 from tests.sync.harness import Api, CountingProxy
 
 ROWS_PER_ASSET = 5  # DATA_ROWS_PER_IMAGE and DATA_ROWS_PER_VIDEO defaults
@@ -417,3 +418,34 @@ def test_asset_url_reads_that_blob_only(
     missing = api.http.get(f"/api/orgs/{org}/connections/{conn}/assets/bm9wZQ/url")
     assert missing.status_code == 404
     assert missing.json()["code"] == "asset_not_found"
+
+
+def test_a_blob_over_2_gib_is_synced_and_resynced_like_any_other(
+    api: Api, container: ContainerClient, unique_name: str, platform_account: EmulatorAccount
+) -> None:
+    # A 3 GiB video (a sparse page blob: no byte is stored, its head reads as zeros) next to
+    # an ordinary image. Its size does not fit a 32-bit table property.
+    huge = f"{unique_name}/long-take.mp4"
+    size = 3 * 2**30
+    container.get_blob_client(huge).create_page_blob(size)
+    image = (f"{unique_name}/cat.jpg", mediagen.jpeg(48, 32, seed=3))
+    org, conn = connected(api, container, [image], unique_name, prefix=f"{unique_name}/")
+
+    first = api.sync(org, conn)
+
+    assert first["status"] == "completed", first["error"]
+    assert first["counts"]["failed"] == 0
+    rows = {a["name"]: a for a in api.assets(org, conn)}
+    assert rows[huge]["size"] == size
+    assert rows[huge]["status"] in ("skipped", "ignored")
+    assert rows[image[0]]["status"] == "synced"
+    skipped_or_ignored = api.assets(org, conn, status=rows[huge]["status"])
+    assert [a["size"] for a in skipped_or_ignored] == [size]
+    # The table scan that change detection falls back on reads it back too.
+    tables = TableServiceClient.from_connection_string(platform_account.connection_string)
+    scanned = {r.name: r.size for r in scan_connection(tables.get_table_client("Assets"), conn)}
+    assert scanned[huge] == size
+    # A re-sync compares the stored size with the listed one: nothing changed.
+    again = api.sync(org, conn)
+    assert again["status"] == "completed", again["error"]
+    assert again["counts"]["unchanged"] == 2
