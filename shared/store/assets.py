@@ -20,6 +20,7 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.data.tables.aio import TableClient as AsyncTableClient
 
 from shared.asset_keys import BUCKETS, partition_key, row_key
+from shared.store._batch import submit_upserts
 from shared.store._common import as_int, table_batches, writable
 from shared.store.records import AssetStatus, SnapshotRow
 
@@ -57,9 +58,7 @@ async def upsert_rows(
     async def submit(batch: list[dict[str, Any]]) -> None:
         nonlocal written
         async with gate:
-            await table.submit_transaction(
-                [("upsert", writable(row), {"mode": mode}) for row in batch]
-            )
+            await submit_upserts(table, [writable(row) for row in batch], mode)
             written += len(batch)
 
     await asyncio.gather(*(submit(b) for b in table_batches(rows)))
