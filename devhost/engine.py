@@ -161,6 +161,9 @@ class _Instance:
     completed: set[int] = field(default_factory=set)
     #: Set when a commit failed half-way: rows from this index on may be stale.
     dirty_from: int | None = None
+    #: The next-execution start a commit wrote before it failed: the episode is planned again
+    #: (with a start of its own), so this one is taken back.
+    unconfirmed_start: str | None = None
 
     def __post_init__(self) -> None:
         self.refresh_completed()
@@ -572,10 +575,14 @@ class Engine:
         elif instance.dirty_from is not None:  # rows of an earlier, half-committed attempt
             await store.delete_history(iid, from_index=instance.dirty_from)
         instance.dirty_from = None
+        if instance.unconfirmed_start is not None:
+            await store.delete_messages(iid, [instance.unconfirmed_start])
+            instance.unconfirmed_start = None
         # The next execution's start goes in first: once this episode's history is complete
         # (it ends in ContinueAsNew), a restart finds only that start to go on with. Written
         # after the history, a crash between the two left an instance with nothing to do.
         if outcome.next_execution is not None:
+            instance.unconfirmed_start = outcome.next_execution.message_id
             await store.add_messages(iid, [outcome.next_execution])
         first = outcome.first_new_index
         if len(outcome.history) > first:
@@ -589,6 +596,7 @@ class Engine:
         await store.put_instance(outcome.record)
         if outcome.processed_ids:
             await store.delete_messages(iid, outcome.processed_ids)
+        instance.unconfirmed_start = None  # committed: the start is the next execution's
 
     def _apply(self, instance: _Instance, outcome: EpisodeOutcome) -> None:
         for event in outcome.history:

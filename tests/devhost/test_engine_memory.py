@@ -349,3 +349,48 @@ def test_a_crash_right_after_a_continue_as_new_is_written_does_not_strand_the_in
     assert record.runtime_status is RuntimeStatus.COMPLETED
     assert json.loads(record.output or "") == 10 * sum(range(4))
     assert record.generation == 3
+
+
+class _FailsOnceAfterNextStart(MemoryStore):
+    """A store that refuses one history write: the one right after it took an episode's
+    next-execution start (a commit that fails half-way; the engine tries the episode again)."""
+
+    failed = False
+    armed = False
+    starts = 0
+
+    async def add_messages(self, instance_id, messages):  # type: ignore[no-untyped-def]
+        await super().add_messages(instance_id, messages)
+        self.starts += sum(event_type_of(m.event) is EventType.EXECUTION_STARTED for m in messages)
+        if not self.failed and self.starts == 2:  # the first is the instance's own start
+            self.armed = True
+
+    async def append_history(self, instance_id, execution_id, first_index, events, message_ids):  # type: ignore[no-untyped-def]
+        if self.armed:
+            self.armed, self.failed = False, True
+            raise ConnectionError("the task hub's table refused the write")
+        await super().append_history(instance_id, execution_id, first_index, events, message_ids)
+
+
+def test_a_continue_as_new_commit_tried_again_leaves_one_next_execution() -> None:
+    """The first attempt's next-execution start is taken back: left in the inbox, a restart
+    would start that execution a second time."""
+
+    async def scenario() -> tuple[InstanceRecord, list[StoredMessage]]:
+        store = _FailsOnceAfterNextStart()
+        engine = Engine(function_index(), store, CONFIG)
+        await engine.start()
+        try:
+            instance_id = await engine.start_instance(
+                "generations", None, sdk_input({"gen": 0, "last": 2, "total": 0})
+            )
+            record = await finished(store, instance_id)
+        finally:
+            await engine.stop()
+        assert store.failed
+        return record, await store.read_messages(instance_id)
+
+    record, inbox = asyncio.run(scenario())
+    assert record.runtime_status is RuntimeStatus.COMPLETED
+    assert json.loads(record.output or "") == 10 * sum(range(3))
+    assert inbox == []
