@@ -20,6 +20,7 @@ from typing import Any
 
 import psutil
 from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 import mediagen
@@ -29,6 +30,9 @@ from bench.faults import FaultPlan, FaultProxy
 from blobsync_cli.client import TERMINAL_STATUSES, BlobSyncClient
 from devhost.azurite import DEV_ACCOUNT, PROJECT_ROOT, Azurite, emulator_app_settings
 from devhost.testing import DevHostProcess
+from shared.store._common import as_int
+from shared.store.assets import connection_filter
+from shared.store.tables import ASSETS_TABLE
 
 CUSTOMER = "benchcustomer"
 CONTAINER = "dataset"
@@ -180,6 +184,33 @@ def projection(assets: int, report: dict[str, Any], target: int = 1_000_000) -> 
     }
 
 
+def bytes_by_kind(platform_connection_string: str, connection_id: str) -> dict[str, Any]:
+    """Per kind of asset (image, video, other): how many rows, and the bytes the run read and
+    stored per blob, from the connection's ``Assets`` rows (each records its ``bytesRead``)."""
+    query, params = connection_filter(connection_id)
+    table = TableClient.from_connection_string(platform_connection_string, ASSETS_TABLE)
+    sums: dict[str, list[int]] = {}
+    with table:
+        for row in table.query_entities(
+            query, parameters=params, select=["kind", "bytesRead", "size"], results_per_page=1000
+        ):
+            total = sums.setdefault(str(row.get("kind") or "other"), [0, 0, 0, 0])
+            read = as_int(row.get("bytesRead"))
+            total[0] += 1
+            total[1] += read
+            total[2] += as_int(row.get("size"))
+            total[3] = max(total[3], read)
+    return {
+        kind: {
+            "assets": n,
+            "bytesReadPerAsset": round(read / n),
+            "maxBytesRead": most,
+            "bytesStoredPerAsset": round(size / n),
+        }
+        for kind, (n, read, size, most) in sorted(sums.items())
+    }
+
+
 def _host_stats(host: DevHostProcess) -> dict[str, Any]:
     return host.status()
 
@@ -233,6 +264,7 @@ def run(
             marks = [("first sync", time.time())]
             first_s, first = timed_sync(client, "bench-org", conn, samples, host=host)
             print(f"first sync: {first_s:.1f}s", flush=True)
+            report["firstSyncBytesByKind"] = bytes_by_kind(platform.connection_string, conn)
             marks.append(("no-change re-sync", time.time()))
             again_s, again = timed_sync(client, "bench-org", conn, host=host)
             print(f"no-change re-sync: {again_s:.1f}s", flush=True)
@@ -447,6 +479,12 @@ def table(report: dict[str, Any]) -> str:
         f"during the {report.get('peakRssDuring', '?')})",
         f"largest history / execution   {report['largestHistoryPerExecution']!s:>6} events",
     ]
+    for kind, k in report.get("firstSyncBytesByKind", {}).items():
+        lines.append(
+            f"bytes read per {kind:<6} {k['bytesReadPerAsset'] / 1024:>9.1f} KiB (largest "
+            f"{k['maxBytesRead'] / 1024:.1f} KiB) of {k['bytesStoredPerAsset'] / 1024:.0f} KiB "
+            f"stored, {k['assets']} assets"
+        )
     windows = report.get("firstSyncPerWindow")
     if windows:
         lines.append(

@@ -46,6 +46,12 @@ def test_small_benchmark_run_reports_every_measurement() -> None:
     served = baselines["List Blobs pages served"]
     assert served["blobs"] == 200 and served["requests"] == 1
     assert 0 < report["ratios"]["bytesReadVsStored"] <= 1
+    # Bytes read per kind, from the rows: every asset counted, images read in part.
+    kinds = report["firstSyncBytesByKind"]
+    assert sum(k["assets"] for k in kinds.values()) == 200
+    image = kinds["image"]
+    assert 0 < image["bytesReadPerAsset"] <= image["maxBytesRead"] <= 64 * 1024
+    assert image["bytesReadPerAsset"] < image["bytesStoredPerAsset"]
     assert report["peakRssBytes"] > 10 * 2**20
     assert report["largestHistoryPerExecution"] > 0
     # The 1,000,000-blob projection scales the measured times linearly.
@@ -53,7 +59,15 @@ def test_small_benchmark_run_reports_every_measurement() -> None:
     assert projected["firstSyncHours"] * 3600 > 1000 * report["runs"]["firstSync"]["seconds"]
     rendered = table(report)
     assert "app setting FUNCTIONS_WORKER_PROCESS_COUNT=2" in rendered
-    for label in ("firstSync", "raw floor", "naive", "peak RSS", "largest history", "projected"):
+    for label in (
+        "firstSync",
+        "raw floor",
+        "naive",
+        "peak RSS",
+        "largest history",
+        "projected",
+        "bytes read per image",
+    ):
         assert label in rendered
 
 
