@@ -68,11 +68,69 @@ def _date(text: str) -> datetime:  # blobs written in one second share a value
 def parse_list_level(body: bytes) -> tuple[list[ListedBlob], list[str], str | None]:
     """The blobs, the virtual folders (``BlobPrefix`` names, with a delimiter) and the next
     marker (None at the end) of a List Blobs response body."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:  # never in a List Blobs response
-        raise ValueError("unexpected DTD in a List Blobs response")
-    if b"<EnumerationResults" not in body:
-        raise ValueError("not a List Blobs response")
-    blobs: list[ListedBlob] = []
+    page = PageParser()
+    page.feed(body)
+    page.finish()
+    return page.blobs, page.folders, page.marker
+
+
+class PageParser:
+    """A List Blobs response body parsed as it arrives: whenever :data:`SEGMENT` bytes have
+    come in, the complete ``<Blob>`` elements among them are parsed and dropped, so a page
+    of 5,000 blobs (about 4 MB of XML) is never held whole next to its parsed blobs."""
+
+    SEGMENT = 256 * 1024
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.blobs: list[ListedBlob] = []
+        self.folders: list[str] = []
+        self.marker: str | None = None
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._tail = b""
+        self._started = False
+
+    def feed(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._size += len(chunk)
+        if self._size >= self.SEGMENT:
+            self._parse(final=False)
+
+    def finish(self) -> None:
+        self._parse(final=True)
+
+    def _parse(self, *, final: bool) -> None:
+        buf = self._tail + b"".join(self._pending)
+        self._pending, self._size = [], 0
+        if b"<!DOCTYPE" in buf or b"<!ENTITY" in buf:  # never in a List Blobs response
+            raise ValueError("unexpected DTD in a List Blobs response")
+        if not self._started:  # the document's start is in its first segment
+            if b"<EnumerationResults" not in buf:
+                raise ValueError("not a List Blobs response")
+            self._started = True
+        if final:
+            if b"</EnumerationResults>" not in buf:  # a page cut short would end the listing
+                raise ValueError("truncated List Blobs response")
+            segment, self._tail = buf, b""
+        else:
+            cut = buf.rfind(b"</Blob>")
+            if cut < 0:
+                self._tail = buf
+                return
+            cut += len(b"</Blob>")
+            segment, self._tail = buf[:cut], buf[cut:]
+        _parse_blobs(segment, self.blobs)
+        self.folders += [_str(value, bool(encoded)) for encoded, value in _PREFIX.findall(segment)]
+        if final:
+            marker = _MARKER.search(segment)
+            self.marker = (_str(marker[1]) or None) if marker else None
+
+
+def _parse_blobs(body: bytes, blobs: list[ListedBlob]) -> None:
+    """Appends the blobs of the complete ``<Blob>`` elements in ``body``."""
     at = body.find(b"<Blob>")
     while at >= 0:
         end = body.find(b"</Blob>", at)
@@ -94,9 +152,6 @@ def parse_list_level(body: bytes) -> tuple[list[ListedBlob], list[str], str | No
                 last_modified=_date(_str(modified[0])) if modified and modified[0] else None,
             )
         )
-    folders = [_str(value, bool(encoded)) for encoded, value in _PREFIX.findall(body)]
-    marker = _MARKER.search(body)
-    return blobs, folders, (_str(marker[1]) or None) if marker else None
 
 
 async def _sdk_page(
@@ -170,8 +225,9 @@ async def list_level_page(
     base = container.url
     url = base + ("&" if "?" in base else "?") + urlencode(params, quote_via=quote)
     headers = {"x-ms-version": container.api_version, "Accept": "application/xml"}
-    response = await raw_get(container, url, headers)
+    page = PageParser()
+    response = await raw_get(container, url, headers, sink=page)
     if response.status != 200:
         # Raises the SDK's error (or, if the fault passed meanwhile, reads the same page).
         return await _sdk_page(container, prefix, page_size, marker, delimiter)
-    return parse_list_level(response.body)
+    return page.blobs, page.folders, page.marker

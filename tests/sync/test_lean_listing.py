@@ -13,7 +13,7 @@ from azure.storage.blob.aio import ContainerClient as AsyncContainerClient
 
 from devhost.azurite import EmulatorAccount
 from shared.customer_storage import ListedBlob, list_blobs_page
-from shared.customer_storage._listing import parse_list_level
+from shared.customer_storage._listing import PageParser, parse_list_level
 
 NAMES = [
     "plain.jpg",
@@ -82,20 +82,23 @@ def test_a_missing_container_fails_as_the_sdk_does(customer_account: EmulatorAcc
     assert caught.value.error_code == "ContainerNotFound"
 
 
+BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ContainerName="c">'
+    b"<Prefix>a/</Prefix><Delimiter>/</Delimiter><Blobs>"
+    b"<Blob><Name>a/x &amp; y.jpg</Name><Properties><Last-Modified>Sun, 29 Nov 2026 10:31:00 GMT"
+    b"</Last-Modified><Etag>0x8D1</Etag><Content-Length>12</Content-Length>"
+    b"<Content-Type /></Properties></Blob>"
+    b"<BlobPrefix><Name>a/b&lt;c/</Name></BlobPrefix>"
+    b'<Blob><Name Encoded="true">a/%01odd.png</Name><Properties><Etag>"0x8D2"</Etag>'
+    b"<Content-Length>7</Content-Length><Content-Type>image/png</Content-Type>"
+    b"<Content-MD5>abc==</Content-MD5></Properties><Metadata /></Blob>"
+    b'<BlobPrefix><Name Encoded="true">a/%02dir/</Name></BlobPrefix>'
+    b"</Blobs><NextMarker>2!a&amp;b</NextMarker></EnumerationResults>"
+)
+
+
 def test_the_byte_parser_reads_encoded_names_folders_and_markers() -> None:
-    body = (
-        b'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ContainerName="c">'
-        b"<Prefix>a/</Prefix><Delimiter>/</Delimiter><Blobs>"
-        b"<Blob><Name>a/x &amp; y.jpg</Name><Properties><Last-Modified>Sun, 29 Nov 2026 10:31:00 GMT"
-        b"</Last-Modified><Etag>0x8D1</Etag><Content-Length>12</Content-Length>"
-        b"<Content-Type /></Properties></Blob>"
-        b"<BlobPrefix><Name>a/b&lt;c/</Name></BlobPrefix>"
-        b'<Blob><Name Encoded="true">a/%01odd.png</Name><Properties><Etag>"0x8D2"</Etag>'
-        b"<Content-Length>7</Content-Length><Content-Type>image/png</Content-Type>"
-        b"<Content-MD5>abc==</Content-MD5></Properties><Metadata /></Blob>"
-        b'<BlobPrefix><Name Encoded="true">a/%02dir/</Name></BlobPrefix>'
-        b"</Blobs><NextMarker>2!a&amp;b</NextMarker></EnumerationResults>"
-    )
+    body = BODY
     blobs, folders, marker = parse_list_level(body)
     assert [(b.name, b.etag, b.size, b.content_type) for b in blobs] == [
         ("a/x & y.jpg", "0x8D1", 12, None),
@@ -109,3 +112,28 @@ def test_the_byte_parser_reads_encoded_names_folders_and_markers() -> None:
     assert parse_list_level(end)[2] is None
     with pytest.raises(ValueError, match="List Blobs"):
         parse_list_level(b"<html>a proxy's error page</html>")
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 4096])
+def test_a_body_parsed_as_it_arrives_reads_the_same_page(chunk: int) -> None:
+    # Many blobs and folders, parsed in small segments: elements cut anywhere between chunks.
+    entries = b"".join(BODY.split(b"<Blobs>")[1].split(b"</Blobs>")[0] for _ in range(40))
+    body = (
+        BODY.split(b"<Blobs>")[0] + b"<Blobs>" + entries + b"</Blobs>" + BODY.split(b"</Blobs>")[1]
+    )
+    whole = parse_list_level(body)
+    assert len(whole[0]) == 80 and len(whole[1]) == 80
+
+    page = PageParser()
+    page.SEGMENT = 300
+    page.feed(b"garbage from a broken first attempt")
+    page.reset()
+    for at in range(0, len(body), chunk):
+        page.feed(body[at : at + chunk])
+    page.finish()
+
+    assert (page.blobs, page.folders, page.marker) == whole
+    truncated = PageParser()
+    truncated.feed(body[: len(body) // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        truncated.finish()
