@@ -276,13 +276,17 @@ class Staging:
             return None
         return shape
 
-    def iter_snapshot(self, run_id: str, *, strict: bool = False) -> Iterator[SnapshotRow]:
-        """The run's snapshot rows in name order. A chunk that is gone ends the rows early,
-        or raises ``ResourceNotFoundError`` when ``strict``."""
+    def iter_snapshot(
+        self, run_id: str, *, strict: bool = False, chunks: range | None = None
+    ) -> Iterator[SnapshotRow]:
+        """The run's snapshot rows in name order (of ``chunks`` only, if given). A chunk that
+        is gone ends the rows early, or raises ``ResourceNotFoundError`` when ``strict``."""
         ref = self.snapshot_ref(run_id)
         if ref is None:
             return
-        for k in range(len(ref["firsts"])):
+        for k in chunks or range(len(ref["firsts"])):
+            if k >= len(ref["firsts"]):
+                return
             try:
                 rows = self.chunk(ref["base"], k)
             except ResourceNotFoundError:

@@ -508,10 +508,15 @@ async def finish_removed(
     assets: AsyncTableClient,
     staging: Staging,
     known: int | None = None,
+    chunks_per_pass: int = 4,
 ) -> list[str]:
     """Mark rows whose blobs were not listed in this (complete) run as removed; their names.
     ``known`` is the run's count of listed blobs that had a live stored row, as the
-    orchestrator summed it (else it is read back from what the listing steps staged)."""
+    orchestrator summed it (else it is read back from what the listing steps staged).
+
+    The snapshot is compared ``chunks_per_pass`` chunks (of 5,000 rows) at a time with the
+    listed names of their name range, read again for each pass: the finish holds about 20,000
+    names, not every name of the container."""
     ref = staging.snapshot_ref(run_id)
     live = ref.get("live") if ref is not None else None
     if live is not None and known is None:
@@ -522,14 +527,22 @@ async def finish_removed(
         # Every stored row was listed again (each name is listed once): nothing vanished, and
         # neither the names nor the snapshot need reading.
         return []
-    listed: set[str] = set()
-    for names in staging.iter_listed(run_id):
-        listed.update(names)
-    gone = [
-        row.name
-        for row in staging.iter_snapshot(run_id)
-        if row.status is not AssetStatus.REMOVED and row.name not in listed
-    ]
+    firsts = ref["firsts"] if ref is not None else []
+    gone: list[str] = []
+    for k in range(0, len(firsts), chunks_per_pass):
+        lo = firsts[k] if k else None  # no stored row sorts before the first chunk's first
+        hi = firsts[k + chunks_per_pass] if k + chunks_per_pass < len(firsts) else None
+        listed = {
+            name
+            for names in staging.iter_listed(run_id)
+            for name in names
+            if (lo is None or name >= lo) and (hi is None or name < hi)
+        }
+        gone += [
+            row.name
+            for row in staging.iter_snapshot(run_id, chunks=range(k, k + chunks_per_pass))
+            if row.status is not AssetStatus.REMOVED and row.name not in listed
+        ]
     if gone:
         await with_retries(lambda: mark_removed(assets, connection_id, gone, run_id))
     return gone

@@ -4,18 +4,24 @@ finds, and the manifest is not trusted once anything may have changed the rows o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from urllib.parse import parse_qs
 
+import pytest
+from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
+from azure.data.tables.aio import TableClient as AsyncTableClient
 from azure.storage.blob import ContainerClient
 
 import mediagen
 from devhost.azurite import EmulatorAccount
 from shared.asset_keys import partition_key, row_key
-from shared.store.assets import scan_connection
+from shared.store.assets import AssetStatus, scan_connection
 from shared.store.connections import ConnectionRepository
 from shared.store.records import SnapshotRow
-from shared.store.staging import Staging
+from shared.store.staging import SnapshotRef, Staging
+from shared.sync.steps import finish_removed
 from tests.sync.harness import Api, CountingProxy
 from tests.sync.test_sync_e2e import new_org, rows_by_name, upload
 
@@ -343,3 +349,54 @@ def test_a_resync_that_changes_nothing_finishes_without_listing_its_staged_data(
     view = api.sync(org, conn)
     assert view["counts"]["removed"] == 1
     assert _listed_reads(proxy) > 0
+
+
+@pytest.mark.parametrize("chunks_per_pass", [1, 2, 3, 50])
+def test_the_finish_compares_the_snapshot_a_few_chunks_at_a_time(
+    platform_account: EmulatorAccount, unique_name: str, chunks_per_pass: int
+) -> None:
+    """Vanished names are found whichever chunks a pass holds: listed names that sort before,
+    between and after the snapshot's chunks, listing steps that each saw names of every
+    chunk, rows already removed."""
+    container = _staging_container(platform_account)
+    with contextlib.suppress(ResourceExistsError):  # made by the app's first run otherwise
+        container.create_container()
+    staging = Staging(container)
+    run = f"{unique_name}-r{chunks_per_pass}"
+    stored = [f"f/{i:03d}.jpg" for i in range(0, 40, 2)]  # 20 rows
+    removed_before = {"f/004.jpg"}
+    rows = [
+        SnapshotRow(
+            n, "e", 1, AssetStatus.REMOVED if n in removed_before else AssetStatus.SYNCED, None
+        )
+        for n in stored
+    ]
+    base = staging.manifest_base(unique_name, f"{run}-s")
+    firsts = staging.put_chunks(base, rows, chunk=3)  # 7 chunks
+    staging.put_snapshot_ref(
+        run,
+        SnapshotRef(base=base, firsts=firsts, rows=len(rows), source="scan", generation=0, live=19),
+    )
+    vanished = {"f/000.jpg", "f/010.jpg", "f/012.jpg", "f/038.jpg"}
+    listed = [n for n in stored if n not in vanished and n not in removed_before]
+    listed += ["a/new.jpg", "f/011.jpg", "z/new.jpg"]  # not stored: new blobs
+    staging.put_listed(run, 0, listed[::2])
+    staging.put_listed(run, 1, listed[1::2])
+    table = f"Gone{unique_name}{chunks_per_pass}"
+    TableServiceClient.from_connection_string(platform_account.connection_string).create_table(
+        table
+    )
+
+    async def finish() -> list[str]:
+        async with AsyncTableClient.from_connection_string(
+            platform_account.connection_string, table
+        ) as assets:
+            return await finish_removed(
+                run_id=run,
+                connection_id=unique_name,
+                assets=assets,
+                staging=staging,
+                chunks_per_pass=chunks_per_pass,
+            )
+
+    assert sorted(asyncio.run(finish())) == sorted(vanished)
