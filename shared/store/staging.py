@@ -284,7 +284,7 @@ class Staging:
         ref = self.snapshot_ref(run_id)
         if ref is None:
             return
-        for k in chunks or range(len(ref["firsts"])):
+        for k in chunks if chunks is not None else range(len(ref["firsts"])):
             if k >= len(ref["firsts"]):
                 return
             try:

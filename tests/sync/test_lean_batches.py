@@ -55,9 +55,37 @@ def test_properties_are_annotated_as_the_sdk_annotates_them() -> None:
         assert edm_json(row) == _add_entity_properties(row)
 
 
+def _new_table(platform: EmulatorAccount, name: str) -> TableClient:
+    table = TableClient.from_connection_string(platform.connection_string, name)
+    table.create_table()
+    return table
+
+
+def _upsert_lean(
+    platform: EmulatorAccount,
+    table: TableClient,
+    rows: list[dict[str, Any]],
+    mode: UpdateMode = UpdateMode.REPLACE,
+    sent: list[str] | None = None,
+) -> int:
+    """``upsert_rows`` through an async client of ``table``; ``sent`` collects request URLs."""
+
+    def hook(request: Any) -> None:
+        if sent is not None:
+            sent.append(request.http_request.url)
+
+    async def lean() -> int:
+        async with AsyncTableClient.from_connection_string(
+            platform.connection_string, table.table_name, raw_request_hook=hook
+        ) as t:
+            return await upsert_rows(t, rows, mode=mode)
+
+    return asyncio.run(lean())
+
+
 def _stored(table: TableClient, pk: str) -> dict[str, dict[str, Any]]:
-    """Each entity of a partition with every property as (value, type) as the service keeps it:
-    read raw (full metadata) so that an Int32 stored for an Int64 would show."""
+    """Each entity of a partition with every property as (value, Python type) as the SDK reads
+    it back: an Int64 comes back wrapped, so one stored as an Int32 would show."""
     out = {}
     for e in table.query_entities("PartitionKey eq @pk", parameters={"pk": pk}):
         props = {}
@@ -73,9 +101,7 @@ def _stored(table: TableClient, pk: str) -> dict[str, dict[str, Any]]:
 def test_lean_transactions_store_what_the_sdk_stores(
     platform_account: EmulatorAccount, unique_name: str, mode: UpdateMode
 ) -> None:
-    cs = platform_account.connection_string
-    table = TableClient.from_connection_string(cs, f"Lean{unique_name}")
-    table.create_table()
+    table = _new_table(platform_account, f"Lean{unique_name}")
     rows = {pk: [_row(pk, key, k) for k, key in enumerate(KEYS)] for pk in ("sdk", "lean")}
     # Rows already there: a replace drops what the new row lacks, a merge keeps it.
     for pk in rows:
@@ -85,13 +111,7 @@ def test_lean_transactions_store_what_the_sdk_stores(
 
     sent: list[str] = []
 
-    async def lean() -> int:
-        async with AsyncTableClient.from_connection_string(
-            cs, table.table_name, raw_request_hook=lambda r: sent.append(r.http_request.url)
-        ) as t:
-            return await upsert_rows(t, rows["lean"], mode=mode)
-
-    assert asyncio.run(lean()) == len(KEYS)
+    assert _upsert_lean(platform_account, table, rows["lean"], mode, sent) == len(KEYS)
     assert len(sent) == 1 and sent[0].endswith("/$batch")  # one request: not the SDK's again
 
     sdk, ours = _stored(table, "sdk"), _stored(table, "lean")
@@ -106,20 +126,14 @@ def test_lean_transactions_store_what_the_sdk_stores(
 def test_a_refused_transaction_raises_the_sdk_error_and_writes_nothing(
     platform_account: EmulatorAccount, unique_name: str
 ) -> None:
-    cs = platform_account.connection_string
-    table = TableClient.from_connection_string(cs, f"Refused{unique_name}")
-    table.create_table()
+    table = _new_table(platform_account, f"Refused{unique_name}")
     rows = [
         {"PartitionKey": "p", "RowKey": "fine", "name": "a"},
         {"PartitionKey": "p", "RowKey": "bad", "name": "x" * (70 * 1024)},  # over 64 KiB
     ]
 
-    async def lean() -> None:
-        async with AsyncTableClient.from_connection_string(cs, table.table_name) as t:
-            await upsert_rows(t, rows)
-
     with pytest.raises(TableTransactionError) as raised:
-        asyncio.run(lean())
+        _upsert_lean(platform_account, table, rows)
     # The same error the SDK raises for the same transaction.
     with pytest.raises(TableTransactionError) as direct:
         table.submit_transaction([("upsert", r) for r in rows])
@@ -130,9 +144,7 @@ def test_a_refused_transaction_raises_the_sdk_error_and_writes_nothing(
 def test_an_unknown_property_type_goes_the_sdks_way(
     platform_account: EmulatorAccount, unique_name: str
 ) -> None:
-    cs = platform_account.connection_string
-    table = TableClient.from_connection_string(cs, f"Other{unique_name}")
-    table.create_table()
+    table = _new_table(platform_account, f"Other{unique_name}")
     row = {
         "PartitionKey": "p",
         "RowKey": "r",
@@ -140,11 +152,7 @@ def test_an_unknown_property_type_goes_the_sdks_way(
         "n": EntityProperty(7, EdmType.INT32),
     }
 
-    async def lean() -> None:
-        async with AsyncTableClient.from_connection_string(cs, table.table_name) as t:
-            await upsert_rows(t, [row])
-
-    asyncio.run(lean())
+    _upsert_lean(platform_account, table, [row])
     stored = table.get_entity("p", "r")
     assert stored["blob"] == b"\x00\x01"
     assert stored["n"] == 7
