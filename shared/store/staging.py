@@ -277,11 +277,17 @@ class Staging:
         return shape
 
     def iter_snapshot(
-        self, run_id: str, *, strict: bool = False, chunks: range | None = None
+        self,
+        run_id: str,
+        *,
+        strict: bool = False,
+        chunks: range | None = None,
+        ref: SnapshotRef | None = None,
     ) -> Iterator[SnapshotRow]:
-        """The run's snapshot rows in name order (of ``chunks`` only, if given). A chunk that
-        is gone ends the rows early, or raises ``ResourceNotFoundError`` when ``strict``."""
-        ref = self.snapshot_ref(run_id)
+        """The run's snapshot rows in name order (of ``chunks`` only, if given; ``ref``: the
+        run's snapshot reference when the caller has read it already). A chunk that is gone
+        ends the rows early, or raises ``ResourceNotFoundError`` when ``strict``."""
+        ref = ref if ref is not None else self.snapshot_ref(run_id)
         if ref is None:
             return
         for k in chunks if chunks is not None else range(len(ref["firsts"])):

@@ -527,7 +527,9 @@ async def finish_removed(
         # Every stored row was listed again (each name is listed once): nothing vanished, and
         # neither the names nor the snapshot need reading.
         return []
-    firsts = ref["firsts"] if ref is not None else []
+    if ref is None:
+        return []  # no snapshot: no stored row to miss
+    firsts = ref["firsts"]
     gone: list[str] = []
     for k in range(0, len(firsts), chunks_per_pass):
         lo = firsts[k] if k else None  # no stored row sorts before the first chunk's first
@@ -540,7 +542,7 @@ async def finish_removed(
         }
         gone += [
             row.name
-            for row in staging.iter_snapshot(run_id, chunks=range(k, k + chunks_per_pass))
+            for row in staging.iter_snapshot(run_id, chunks=range(k, k + chunks_per_pass), ref=ref)
             if row.status is not AssetStatus.REMOVED and row.name not in listed
         ]
     if gone:
