@@ -229,10 +229,23 @@ def run(
     report: dict[str, Any] = {"assets": assets, "profile": "light" if light else "realistic"}
     if settings:
         report["settings"] = dict(settings)
-    azurite = Azurite(workspace / "azurite", accounts=(DEV_ACCOUNT, CUSTOMER))
-    azurite.start()
+    # Two emulators, as in production two storage services: the platform's account (task hub,
+    # metadata tables, staging) and the customer's (the dataset). Sharing one process would make
+    # each of the app's writes cost a rewrite of the customer's blob database: the emulator saves
+    # a changed database whole, every few seconds, and its blob database grows with the
+    # container. Azure has no such cost, and the baselines (which write nothing) never pay it.
+    platform_azurite = Azurite(workspace / "azurite-platform", accounts=(DEV_ACCOUNT,))
+    customer_azurite = Azurite(workspace / "azurite-customer", accounts=(CUSTOMER,))
+    platform_azurite.start()
     try:
-        platform, customer = azurite.account(DEV_ACCOUNT), azurite.account(CUSTOMER)
+        customer_azurite.start()
+    except BaseException:
+        platform_azurite.stop()
+        raise
+    try:
+        platform = platform_azurite.account(DEV_ACCOUNT)
+        customer = customer_azurite.account(CUSTOMER)
+        report["emulators"] = "separate (platform, customer)"
         t = time.perf_counter()
         pool = build_pool(seed, light=light)
         files = list(blob_plan(pool, assets, seed))
@@ -248,7 +261,7 @@ def run(
         env = emulator_app_settings(
             platform,
             [customer],
-            blob_endpoint=f"http://127.0.0.1:{azurite.blob_port}",
+            blob_endpoint=f"http://127.0.0.1:{customer_azurite.blob_port}",
             # As the app setting recommends for Azure (README): fewer glibc arenas keep a
             # multi-threaded worker's memory from fragmenting as runs get longer.
             **{"MALLOC_ARENA_MAX": "2", **(settings or {})},
@@ -334,7 +347,8 @@ def run(
         report["projection"] = projection(assets, report)
         return report
     finally:
-        azurite.stop()
+        customer_azurite.stop()
+        platform_azurite.stop()
         if keep:
             print(f"workspace kept: {workspace}", flush=True)
         else:
