@@ -32,8 +32,7 @@ finish scan the table instead.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -45,7 +44,6 @@ from shared.store.staging import SnapshotRef, SnapshotRow, Staging
 
 __all__ = [
     "MANIFEST_VERSION",
-    "WalkSeed",
     "counts_of",
     "discard_manifest",
     "keep_manifest",
@@ -123,30 +121,14 @@ def take_snapshot(
     return ref
 
 
-@dataclass(frozen=True)
-class WalkSeed:
-    """What the previous run's walk of the container tells this run's walk."""
-
-    #: Its shape (checked by the walk before use), or None.
-    shape: Any
-    #: The blobs present when it finished (rows not marked removed), or None when not known.
-    live: int | None
-
-
-def walk_seed(*, run_id: str, connection: Connection, staging: Staging) -> WalkSeed | None:
-    """The previous run's walk, from this run's snapshot when it was taken, else from the
-    connection's manifest (None without a trusted one)."""
-    ref: Mapping[str, Any] | None = staging.snapshot_ref(run_id)
-    if ref is None:
-        pointer = staging.manifest(connection.connection_id)
-        ref = pointer if pointer and _trusted(pointer, connection) else None
-    if ref is None:
-        return None
-    live = ref.get("live")
-    return WalkSeed(
-        shape=ref.get("shape"),
-        live=live if isinstance(live, int) and not isinstance(live, bool) else None,
-    )
+def walk_seed(*, run_id: str, connection: Connection, staging: Staging) -> Any:
+    """The shape of the previous run's walk (to seed this run's walk with; checked by the
+    walk), from this run's snapshot when it was taken, else from the connection's manifest."""
+    ref = staging.snapshot_ref(run_id)
+    if ref is not None:
+        return ref.get("shape")
+    pointer = staging.manifest(connection.connection_id)
+    return pointer.get("shape") if pointer and _trusted(pointer, connection) else None
 
 
 def live_of(counts: dict[str, int]) -> int:

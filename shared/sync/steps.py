@@ -45,7 +45,7 @@ from shared.store.assets import AssetStatus, mark_removed, scan_connection, upse
 from shared.store.connections import Connection, release_connection, until_unchanged
 from shared.store.runs import RunsRepository
 from shared.store.staging import SnapshotRow, StagedEntry, Staging
-from shared.sync.manifest import WalkSeed, discard_manifest, keep_manifest, take_snapshot
+from shared.sync.manifest import discard_manifest, keep_manifest, take_snapshot
 from shared.sync.model import (
     BatchResult,
     Counters,
@@ -199,17 +199,14 @@ async def list_page(
     staging: Staging,
     width: int = 1,
     snapshot: Callable[[], object] | None = None,
-    seed: WalkSeed | None = None,
+    seed: object = None,
 ) -> ListedPage:
     """One step of the container's walk (``shared.customer_storage.walk_step``: up to
     ``width`` virtual folders listed at once, each page taken as it arrives): compare each page
     with the run's snapshot and stage only the new or changed blobs. ``snapshot`` (first step
     only) takes the run's snapshot of stored rows in a thread while the first pages are
-    listed. ``seed`` (first step only) is what the previous run's walk left: its shape, to
-    start with all its folders at once (ignored unless it is a valid one), and how many blobs
-    it found. A container that held at most one page of blobs is listed flat from its start
-    instead: one request lists it whole, where a walk by folders would ask for each folder and
-    look at each level (and the store answers each of them by going through the container)."""
+    listed. ``seed`` (first step only) is the shape of the previous run's walk: the walk
+    starts with all its folders at once (ignored unless it is a valid one)."""
     taken = asyncio.ensure_future(asyncio.to_thread(snapshot)) if snapshot is not None else None
     lookup: _SnapshotLookup | None = None
     waiting: deque[list[ListedBlob]] = deque()  # pages listed, not compared yet
@@ -289,23 +286,16 @@ async def list_page(
     prepared = asyncio.ensure_future(prepare())
     if taken is None:  # the snapshot is there already: know its pace before the first request
         await prepared
-    small = cursor is None and seed is not None and seed.live is not None and seed.live <= page_size
     try:
         step = await walk_step(
             container,
             cursor,
             root=prefix,
             page_size=page_size,
-            # A flat root part stays one chain of pages in later steps too (if the container
-            # grew since, the next run walks it by folders again).
-            width=1 if small else width,
+            width=width,
             take=take,
             may_ask=may_ask,
-            seed=(
-                valid_seed(seed.shape, prefix)
-                if cursor is None and seed is not None and not small
-                else None
-            ),
+            seed=valid_seed(seed, prefix) if cursor is None and seed is not None else None,
         )
     except Exception as exc:
         # The storage pipeline already retries each request; the orchestrator waits out longer

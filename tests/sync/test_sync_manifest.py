@@ -303,65 +303,6 @@ def test_a_resync_starts_with_the_folders_the_last_run_walked(
     assert "other/" not in shape and shape["fresh/"] is True and shape["site/cam3/"] is True
 
 
-def _list_requests(proxy: CountingProxy, container: str) -> list[dict[str, list[str]]]:
-    """The List Blobs requests sent for the customer's ``container``, as query dicts."""
-    return [
-        q
-        for r in proxy.snapshot()
-        if r.service == "blob" and r.path.rstrip("/").endswith(f"/{container}")
-        for q in [parse_qs(r.query)]
-        if q.get("comp") == ["list"]
-    ]
-
-
-def test_a_container_of_one_page_is_listed_in_one_request(
-    api: Api,
-    proxy: CountingProxy,
-    container: ContainerClient,
-    unique_name: str,
-) -> None:
-    """A container that held at most one listing page (100 blobs here) at the last run is
-    listed flat from its start: one request instead of a look at each folder level and a
-    request per folder. What changed is found all the same, a container that has grown past
-    a page is still listed whole (page after page), and the run after that walks it by
-    folders again."""
-    files = [(f"cams/{c}/{i:02d}.png", mediagen.png(16 + i, 16)) for c in "ab" for i in range(6)]
-    files += [(f"docs/{i}.txt", b"x") for i in range(3)]
-    upload(container, files)
-    org = new_org(api, unique_name)
-    conn = api.connect(org, account="contosomedia", container=container.container_name)
-    name = container.container_name
-    proxy.clear()
-    assert api.sync(org, conn)["status"] == "completed"
-    assert any("delimiter" in q for q in _list_requests(proxy, name))  # first run: a walk
-
-    upload(container, [("cams/c/new.png", mediagen.png(40, 30)), ("top.png", mediagen.png(9, 9))])
-    container.delete_blob("docs/0.txt")
-    proxy.clear()
-    view = api.sync(org, conn)
-    assert view["status"] == "completed", view["error"]
-    lists = _list_requests(proxy, name)
-    assert len(lists) == 1 and "delimiter" not in lists[0] and "prefix" not in lists[0], lists
-    assert (view["counts"]["added"], view["counts"]["removed"]) == (2, 1)
-    assert view["counts"]["unchanged"] == len(files) - 1
-
-    grown = [(f"more/{i:03d}.txt", b"y") for i in range(120)]  # past one page of 100
-    upload(container, grown)
-    proxy.clear()
-    view = api.sync(org, conn)
-    assert view["status"] == "completed", view["error"]
-    lists = _list_requests(proxy, name)
-    assert len(lists) == 2 and not any("delimiter" in q for q in lists), lists
-    assert view["counts"]["ignored"] == len(grown)
-    assert set(rows_by_name(api, org, conn)) >= {n for n, _ in grown}
-
-    proxy.clear()
-    view = api.sync(org, conn)
-    assert view["status"] == "completed", view["error"]
-    assert view["counts"]["unchanged"] == len(files) + 1 + len(grown)
-    assert any("delimiter" in q for q in _list_requests(proxy, name))  # by folders again
-
-
 def _staging_listings(proxy: CountingProxy, prefix: str) -> int:
     """List requests on the platform's staging container for names starting with ``prefix``."""
     queries = [parse_qs(r.query) for r in proxy.snapshot() if "/sync-staging" in r.path]
