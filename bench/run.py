@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import shutil
@@ -151,9 +152,15 @@ def window_times(samples: list[tuple[float, int]], total: int) -> dict[str, Any]
     window = min(10_000, total // 10)
     if window <= 0 or not samples:
         return None
+    points = [(0.0, 0), *samples]
 
     def when(handled: int) -> float | None:
-        return next((t for t, n in samples if n >= handled), None)
+        # Interpolated between the two polls around it: a poll every 0.5 s can see a whole
+        # small window at once (and the window would read as 0 s).
+        for (t0, n0), (t1, n1) in itertools.pairwise(points):
+            if n1 >= handled:
+                return t1 if n1 == n0 else t0 + (t1 - t0) * max(0, handled - n0) / (n1 - n0)
+        return None
 
     first_end, last_start, last_end = when(window), when(total - window), when(total)
     if first_end is None or last_start is None or last_end is None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bench.run import faults_table, run, run_faults, table
+from bench.run import faults_table, run, run_faults, table, window_times
 
 
 def test_small_benchmark_run_reports_every_measurement() -> None:
@@ -88,3 +88,20 @@ def test_fault_benchmark_gives_the_same_rows_with_and_without_faults() -> None:
     )
     assert report["ratio"] > 0
     assert "with / without faults" in faults_table(report)
+
+
+def test_the_windows_are_timed_between_polls() -> None:
+    """A poll can see a whole window at once: the time is read between the polls around it."""
+    samples = [(0.5, 100), (1.0, 600), (1.5, 1000)]
+    got = window_times(samples, 1000)
+    assert got is not None
+    assert got["window"] == 100
+    assert got["startSeconds"] == 0.5
+    # 900 reached three quarters of the way from 1.0 s (600) to 1.5 s (1000): 1.375 s.
+    assert got["endSeconds"] == 0.1  # 0.125 s, rounded
+    assert window_times([(0.5, 0), (1.0, 0), (2.0, 1000)], 1000) == {
+        "window": 100,
+        "startSeconds": 1.1,
+        "endSeconds": 0.1,
+        "endVsStart": 0.09,
+    }
