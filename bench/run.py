@@ -14,10 +14,11 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 from azure.core.exceptions import ResourceNotFoundError
@@ -34,6 +35,8 @@ from devhost.testing import DevHostProcess
 from shared.store._common import as_int
 from shared.store.assets import connection_filter
 from shared.store.tables import ASSETS_TABLE
+
+T = TypeVar("T")
 
 CUSTOMER = "benchcustomer"
 CONTAINER = "dataset"
@@ -231,7 +234,10 @@ def run(
     keep: bool = False,
     change_percent: float = 5.0,
     settings: dict[str, str] | None = None,
+    repeat: int = 3,
 ) -> dict[str, Any]:
+    """``repeat``: how many times the no-change re-sync and the three listing baselines are
+    measured; the median counts (a run of a second on a shared machine is one sample)."""
     workspace = Path(tempfile.mkdtemp(prefix="blobsync-bench-"))
     report: dict[str, Any] = {"assets": assets, "profile": "light" if light else "realistic"}
     if settings:
@@ -286,8 +292,13 @@ def run(
             print(f"first sync: {first_s:.1f}s", flush=True)
             report["firstSyncBytesByKind"] = bytes_by_kind(platform.connection_string, conn)
             marks.append(("no-change re-sync", time.time()))
-            again_s, again = timed_sync(client, "bench-org", conn, host=host)
-            print(f"no-change re-sync: {again_s:.1f}s", flush=True)
+            agains = [timed_sync(client, "bench-org", conn, host=host) for _ in range(repeat)]
+            again_s, again = _median(agains, key=lambda r: r[0])
+            print(
+                f"no-change re-sync: {again_s:.1f}s (median of "
+                f"{', '.join(f'{t:.2f}' for t, _ in agains)})",
+                flush=True,
+            )
             # A share of the container changes: a third replaced, a third added, a third deleted.
             rng = random.Random(seed + 1)
             share = max(3, round(assets * change_percent / 100))
@@ -312,9 +323,22 @@ def run(
             client.close()
             host.stop()
 
-        listing = baselines.raw_listing(customer.connection_string, CONTAINER)
-        rclone = baselines.rclone_listing(customer.connection_string, CONTAINER)
-        served = baselines.served_listing(customer.connection_string, CONTAINER)
+        samples_of: dict[str, list[float]] = {}
+
+        def median_of(measure: Callable[[str, str], baselines.BaselineResult | None]) -> Any:
+            results = []
+            for _ in range(repeat):
+                result = measure(customer.connection_string, CONTAINER)
+                if result is None:
+                    return None
+                results.append(result)
+            chosen = _median(results, key=lambda r: r.seconds)
+            samples_of[chosen.name] = [round(r.seconds, 3) for r in results]
+            return chosen
+
+        listing = median_of(baselines.raw_listing)
+        rclone = median_of(baselines.rclone_listing)
+        served = median_of(baselines.served_listing)
         floor = baselines.raw_floor(
             customer.connection_string, platform.connection_string, CONTAINER, "BenchFloor"
         )
@@ -328,12 +352,22 @@ def run(
         current = assets - len(deleted) + len(fresh)
         report["runs"] = {
             "firstSync": _run_json(first_s, assets, first),
-            "noChangeResync": _run_json(again_s, assets, again),
+            "noChangeResync": {
+                **_run_json(again_s, assets, again),
+                "samples": [round(t, 2) for t, _ in agains],
+            },
             "deltaResync": _run_json(delta_s, current, delta),
         }
         report["delta"] = {"changed": len(changed), "added": len(fresh), "deleted": len(deleted)}
         measured = [b for b in (listing, rclone, served, floor, naive) if b is not None]
-        report["baselines"] = {b.name: b.to_json() for b in measured}
+        report["baselines"] = {
+            b.name: {
+                **b.to_json(),
+                **({"samples": samples_of[b.name]} if b.name in samples_of else {}),
+            }
+            for b in measured
+        }
+        report["repeat"] = repeat
         first_rate = assets / first_s
         again_rate = assets / again_s
         report["ratios"] = {
@@ -463,6 +497,11 @@ def faults_table(report: dict[str, Any]) -> str:
     )
 
 
+def _median(items: list[T], *, key: Callable[[T], float]) -> T:
+    """The middle item by ``key`` (the upper one of an even count)."""
+    return sorted(items, key=key)[len(items) // 2]
+
+
 def _run_json(seconds: float, assets: int, view: dict[str, Any]) -> dict[str, Any]:
     counts = view["counts"]
     return {
@@ -481,6 +520,10 @@ def table(report: dict[str, Any]) -> str:
         "",
         f"{'measurement':<52} {'seconds':>8} {'assets/s':>9}",
     ]
+    if report.get("repeat", 1) > 1:
+        lines.insert(
+            -1, f"(no-change re-sync and listings: median of {report['repeat']} runs each)"
+        )
     for name, r in report["runs"].items():
         lines.append(f"{name:<52} {r['seconds']:>8.2f} {r['assetsPerSecond']:>9.1f}")
     for name, b in report["baselines"].items():
@@ -533,6 +576,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of the no-change re-sync and of each listing baseline (median counts)",
+    )
+    parser.add_argument(
         "--change-percent",
         type=float,
         default=5.0,
@@ -575,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         keep=args.keep,
         change_percent=args.change_percent,
+        repeat=args.repeat,
         settings=settings,
     )
     print(table(report))
