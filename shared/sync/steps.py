@@ -44,7 +44,7 @@ from shared.store._common import as_int
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
 from shared.store.connections import Connection, release_connection, until_unchanged
 from shared.store.runs import RunsRepository
-from shared.store.staging import SnapshotRow, StagedEntry, Staging
+from shared.store.staging import NameLog, SnapshotRow, StagedEntry, Staging
 from shared.sync.manifest import discard_manifest, keep_manifest, take_snapshot
 from shared.sync.model import (
     BatchResult,
@@ -211,7 +211,7 @@ async def list_page(
     lookup: _SnapshotLookup | None = None
     waiting: deque[list[ListedBlob]] = deque()  # pages listed, not compared yet
     changed: list[StagedEntry] = []
-    names: list[str] = []
+    names = NameLog()
     known = 0
     began = time.monotonic()
     limit = page_size * max(1, width)
@@ -222,8 +222,8 @@ async def list_page(
             lookup = _SnapshotLookup(staging, run_id)
         # A page is in name order: its stored rows are those of one name range.
         stored = lookup.rows_between(segment[0].name, segment[-1].name)
+        names.add_page([blob.name for blob in segment])
         for blob in segment:
-            names.append(blob.name)
             prev = stored.get(blob.name)
             if prev is not None and prev.status is not AssetStatus.REMOVED:
                 known += 1
@@ -276,7 +276,7 @@ async def list_page(
         if consumer is None or consumer.done():
             consumer = asyncio.ensure_future(consume())
         # Pages not compared yet count as changes unless the snapshot is known to hold rows.
-        unsure = listed - len(names) if seen["empty"] is not False else 0
+        unsure = listed - names.count if seen["empty"] is not False else 0
         return (
             listed < limit
             and len(changed) + unsure < page_size
@@ -316,8 +316,8 @@ async def list_page(
     return ListedPage(
         index=index,
         ref=ref,
-        listed=len(names),
-        unchanged=len(names) - len(changed),
+        listed=names.count,
+        unchanged=names.count - len(changed),
         changed=len(changed),
         pages=step.requests,
         known=known,
@@ -536,8 +536,7 @@ async def finish_removed(
         hi = firsts[k + chunks_per_pass] if k + chunks_per_pass < len(firsts) else None
         listed = {
             name
-            for names in staging.iter_listed(run_id)
-            for name in names
+            for name in staging.iter_listed(run_id)
             if (lo is None or name >= lo) and (hi is None or name < hi)
         }
         gone += [

@@ -14,7 +14,7 @@ from azure.storage.blob import ContainerClient
 
 from devhost.azurite import EmulatorAccount
 from shared.store.records import AssetStatus, SnapshotRow, StagedEntry
-from shared.store.staging import Staging
+from shared.store.staging import NameLog, Staging
 
 
 def _staging(platform: EmulatorAccount, name: str) -> tuple[Staging, ContainerClient]:
@@ -75,6 +75,32 @@ def test_what_an_earlier_release_staged_reads_the_same(
     assert staging.chunk("manifests/c2/m2", 0) == [
         SnapshotRow("x.jpg", "0x9", 3, AssetStatus.REMOVED, None)
     ]
+    # A listing step's names as one JSON array, next to a step of this release.
+    _put_raw(container, "run2/listed-000000.json.gz", ["old/a.jpg", "old/b.jpg"])
+    staging.put_listed("run2", 1, ["new/c.jpg"])
+    assert list(staging.iter_listed("run2")) == ["old/a.jpg", "old/b.jpg", "new/c.jpg"]
+
+
+def test_a_steps_names_are_logged_a_page_at_a_time_and_read_back_in_order(
+    platform_account: EmulatorAccount, unique_name: str
+) -> None:
+    """Names go into the log a page at a time (one compressed line each) and come back in
+    the order they were listed, whatever characters they hold."""
+    staging, container = _staging(platform_account, f"listed-{unique_name}")
+    odd = ['a "quoted" name.jpg', "line\nbreak.png", "back\\slash/ü €.jpg", "tab\t.mp4", "[x].png"]
+    pages = [odd, [f"f/{i:05d}.jpg" for i in range(3000)], ["z.jpg"]]
+    log = NameLog()
+    for page in pages:
+        log.add_page(page)
+    assert log.count == len(odd) + 3000 + 1
+    staging.put_listed("run3", 0, log, known=7)
+    staging.put_listed("run3", 1, ["zz/last.jpg"])
+    names = list(staging.iter_listed("run3"))
+    assert names == [*odd, *pages[1], "z.jpg", "zz/last.jpg"]
+    assert staging.known_listed("run3") is None  # the second step did not count its known rows
+    (first, _) = container.list_blob_names(name_starts_with="run3/listed-")
+    lines = gzip.decompress(container.download_blob(first).readall()).splitlines()
+    assert [len(json.loads(line)) for line in lines] == [len(p) for p in pages]
 
 
 def test_a_runs_writes_fold_into_the_snapshot_in_name_order() -> None:
