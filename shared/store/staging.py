@@ -88,13 +88,11 @@ class NameLog:
         return self._buffer.getvalue()
 
 
-def _listed_names(blob_name: str, data: bytes) -> Iterator[str]:
-    if blob_name.endswith(".jsonl.gz"):
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as lines:
-            for line in lines:
-                yield from json.loads(line)
-    else:  # one JSON array (written before the names were logged page by page)
-        yield from _load(data)
+def _listed_names(data: bytes) -> Iterator[str]:
+    # A step staged by an earlier release is one JSON array on one line: it reads the same.
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as lines:
+        for line in lines:
+            yield from json.loads(line)
 
 
 class Staging:
@@ -189,7 +187,7 @@ class Staging:
         """Every name the run's listing steps saw, read a step at a time and decoded a page at
         a time."""
         for name in self._container.list_blob_names(name_starts_with=f"{run_id}/listed-"):
-            yield from _listed_names(name, self._container.download_blob(name).readall())
+            yield from _listed_names(self._container.download_blob(name).readall())
 
     # -- snapshot of stored rows -------------------------------------------------------------
     # A run's snapshot is a set of sorted chunks under a base prefix, ``manifests/<connection>/
