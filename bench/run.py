@@ -325,7 +325,9 @@ def run(
 
         samples_of: dict[str, list[float]] = {}
 
-        def median_of(measure: Callable[[str, str], baselines.BaselineResult | None]) -> Any:
+        def median_of(
+            measure: Callable[[str, str], baselines.BaselineResult | None],
+        ) -> baselines.BaselineResult | None:
             results = []
             for _ in range(repeat):
                 result = measure(customer.connection_string, CONTAINER)
@@ -339,6 +341,7 @@ def run(
         listing = median_of(baselines.raw_listing)
         rclone = median_of(baselines.rclone_listing)
         served = median_of(baselines.served_listing)
+        assert listing is not None and served is not None  # only rclone can be unavailable
         floor = baselines.raw_floor(
             customer.connection_string, platform.connection_string, CONTAINER, "BenchFloor"
         )
