@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
@@ -195,15 +195,18 @@ def keep_manifest(
     assets: TableClient,
     staging: Staging,
     gone: Collection[str] = (),
+    ref: SnapshotRef | Literal["read"] | None = "read",
 ) -> dict[str, int] | None:
     """Leave the connection's manifest after a completed run. ``connection`` is read now
-    (before any scan); ``gone`` are the names this run marked removed. Returns the asset counts
-    when it built the manifest from rows (folded or scanned), else None."""
+    (before any scan); ``gone`` are the names this run marked removed; ``ref`` the run's
+    snapshot reference when the caller has read it already. Returns the asset counts when it
+    built the manifest from rows (folded or scanned), else None."""
     cid = connection.connection_id
     existing = staging.manifest(cid)
     if existing and existing.get("runId") == run_id and isinstance(existing.get("counts"), dict):
         return dict(existing["counts"])  # a retried finish: this run's manifest stands
-    ref = staging.snapshot_ref(run_id)
+    if ref == "read":
+        ref = staging.snapshot_ref(run_id)
     counts: dict[str, int] | None = None
     base = staging.manifest_base(cid, f"{run_id}-f")
     folded = None

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from azure.core.exceptions import (
     HttpResponseError,
@@ -44,7 +44,7 @@ from shared.store._common import as_int
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
 from shared.store.connections import Connection, release_connection, until_unchanged
 from shared.store.runs import RunsRepository
-from shared.store.staging import NameLog, SnapshotRow, StagedEntry, Staging
+from shared.store.staging import NameLog, SnapshotRef, SnapshotRow, StagedEntry, Staging
 from shared.sync.manifest import discard_manifest, keep_manifest, take_snapshot
 from shared.sync.model import (
     BatchResult,
@@ -113,15 +113,10 @@ async def with_retries(
 # -- prepare -----------------------------------------------------------------------------------
 def prepare_run(
     *, run_id: str, connection: Connection, assets: TableClient, staging: Staging
-) -> dict[str, Any]:
+) -> SnapshotRef:
     """The run's snapshot of stored rows: the connection's manifest when it can be trusted,
-    else one scan of the table (``shared.sync.manifest``)."""
-    ref = take_snapshot(run_id=run_id, connection=connection, assets=assets, staging=staging)
-    return {
-        "storedRows": ref["rows"],
-        "snapshotChunks": len(ref["firsts"]),
-        "source": ref["source"],
-    }
+    else one scan of the table (``shared.sync.manifest``). Returns its reference."""
+    return take_snapshot(run_id=run_id, connection=connection, assets=assets, staging=staging)
 
 
 # -- list --------------------------------------------------------------------------------------
@@ -134,9 +129,15 @@ class _SnapshotLookup:
     KEEP = 16
     KEEP_DECODED = 2
 
-    def __init__(self, staging: Staging, run_id: str) -> None:
+    def __init__(
+        self,
+        staging: Staging,
+        run_id: str,
+        ref: SnapshotRef | Literal["read"] | None = "read",
+    ) -> None:
         self._staging = staging
-        ref = staging.snapshot_ref(run_id)
+        if ref == "read":  # not given: read it
+            ref = staging.snapshot_ref(run_id)
         self._base = ref["base"] if ref else ""
         self._firsts = ref["firsts"] if ref else []
         self._kept: dict[int, bytes] = {}
@@ -198,7 +199,7 @@ async def list_page(
     container: AsyncContainerClient,
     staging: Staging,
     width: int = 1,
-    snapshot: Callable[[], object] | None = None,
+    snapshot: Callable[[], SnapshotRef] | None = None,
     seed: object = None,
 ) -> ListedPage:
     """One step of the container's walk (``shared.customer_storage.walk_step``: up to
@@ -245,9 +246,8 @@ async def list_page(
         # The snapshot (taken now on a first step) decides the pace as soon as it is known,
         # whether or not a page of blobs has come yet.
         nonlocal lookup
-        if taken is not None:
-            await taken
-        lookup = await asyncio.to_thread(_SnapshotLookup, staging, run_id)
+        ref: SnapshotRef | Literal["read"] = await taken if taken is not None else "read"
+        lookup = await asyncio.to_thread(_SnapshotLookup, staging, run_id, ref)
         seen["empty"] = lookup.empty
 
     async def consume() -> None:
@@ -509,6 +509,7 @@ async def finish_removed(
     staging: Staging,
     known: int | None = None,
     chunks_per_pass: int = 4,
+    ref: SnapshotRef | Literal["read"] | None = "read",
 ) -> list[str]:
     """Mark rows whose blobs were not listed in this (complete) run as removed; their names.
     ``known`` is the run's count of listed blobs that had a live stored row, as the
@@ -516,8 +517,10 @@ async def finish_removed(
 
     The snapshot is compared ``chunks_per_pass`` chunks (of 5,000 rows) at a time with the
     listed names of their name range, read again for each pass: the finish holds about 20,000
-    names, not every name of the container."""
-    ref = staging.snapshot_ref(run_id)
+    names, not every name of the container. ``ref``: the run's snapshot reference when the
+    caller has read it already (None: the run took none)."""
+    if ref == "read":
+        ref = staging.snapshot_ref(run_id)
     live = ref.get("live") if ref is not None else None
     if live is not None and known is None:
         known = staging.known_listed(run_id)
@@ -624,6 +627,8 @@ async def finish_run(
 ) -> dict[str, Any]:
     """Close a run: deletions (complete runs only), asset counts, run row, connection, staging."""
     gone: list[str] = []
+    # Read once for both the deletions and the manifest (it is written when the run starts).
+    ref = staging.snapshot_ref(run_id) if status is RunStatus.COMPLETED else None
     if status is RunStatus.COMPLETED:
         gone = await finish_removed(
             run_id=run_id,
@@ -631,6 +636,7 @@ async def finish_run(
             assets=assets_async,
             staging=staging,
             known=totals.get("known"),
+            ref=ref,
         )
     removed = len(gone)
     totals = totals_with_removed(totals, removed)
@@ -654,6 +660,7 @@ async def finish_run(
                 assets=assets,
                 staging=staging,
                 gone=set(gone),
+                ref=ref if status is RunStatus.COMPLETED else "read",
             )
         else:
             discard_manifest(connection_id=connection_id, staging=staging)

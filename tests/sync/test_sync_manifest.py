@@ -337,6 +337,15 @@ def test_a_resync_that_changes_nothing_finishes_without_listing_its_staged_data(
         assert view["counts"]["unchanged"] == len(files)
     assert _staging_listings(proxy, "manifests/") == 0
     assert _staging_listings(proxy, f"{view['runId']}/listed-") == 0
+    # The run's snapshot reference: its listing step looks for one twice before taking it (the
+    # walk's seed and the snapshot itself come from it on a retried step), then compares with
+    # the one it took; the finish reads it once, for both the deletions and the manifest.
+    ref_reads = [
+        r
+        for r in proxy.snapshot()
+        if r.method == "GET" and r.path.endswith(f"/{view['runId']}/snapshot.json.gz")
+    ]
+    assert len(ref_reads) == 3, ref_reads
     staging = _staging_container(platform_account)
     pointer = Staging(staging).manifest(conn)
     assert pointer is not None and pointer["kept"] == [pointer["base"]]
