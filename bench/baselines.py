@@ -38,6 +38,9 @@ from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, gener
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 __all__ = [
+    "RAW_LISTING",
+    "RCLONE_LISTING",
+    "SERVED_LISTING",
     "BaselineResult",
     "ensure_rclone",
     "naive",
@@ -46,6 +49,12 @@ __all__ = [
     "rclone_listing",
     "served_listing",
 ]
+
+
+#: The listing baselines' names (as reported).
+RAW_LISTING = "raw listing (SDK)"
+RCLONE_LISTING = "rclone lsjson -R (Go)"
+SERVED_LISTING = "List Blobs pages served"
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ def raw_listing(connection_string: str, container: str) -> BaselineResult:
     for page in cc.list_blobs(results_per_page=5000).by_page():
         pages += 1
         count += sum(1 for _ in page)
-    return BaselineResult("raw listing (SDK)", count, time.perf_counter() - start, 0, pages)
+    return BaselineResult(RAW_LISTING, count, time.perf_counter() - start, 0, pages)
 
 
 def _container_sas_url(connection_string: str, container: str) -> str:
@@ -126,7 +135,7 @@ def served_listing(connection_string: str, container: str) -> BaselineResult:
                 break
     finally:
         conn.close()
-    return BaselineResult("List Blobs pages served", count, time.perf_counter() - start, 0, pages)
+    return BaselineResult(SERVED_LISTING, count, time.perf_counter() - start, 0, pages)
 
 
 def ensure_rclone() -> str | None:
@@ -179,7 +188,7 @@ def rclone_listing(connection_string: str, container: str) -> BaselineResult | N
         print(f"rclone baseline skipped: rclone exited {done.returncode}")
         return None
     count = len(json.loads(done.stdout))
-    return BaselineResult("rclone lsjson -R (Go)", count, seconds, 0, 0)
+    return BaselineResult(RCLONE_LISTING, count, seconds, 0, 0)
 
 
 def _pk(name: str) -> str:

@@ -54,6 +54,12 @@ def test_small_benchmark_run_reports_every_measurement() -> None:
     served = baselines["List Blobs pages served"]
     assert served["blobs"] == 200 and served["requests"] == 1
     assert len(served["samples"]) == 2 and round(served["seconds"], 3) == max(served["samples"])
+    # Measured in rounds: each round has the re-sync and every listing, in the samples' order.
+    rounds = report["rounds"]
+    assert len(rounds) == 2
+    assert [r["noChangeResync"] for r in rounds] == samples
+    assert [r["List Blobs pages served"] for r in rounds] == served["samples"]
+    assert all("raw listing (SDK)" in r for r in rounds)
     assert 0 < report["ratios"]["bytesReadVsStored"] <= 1
     # Bytes read per kind, from the rows: every asset counted, images read in part.
     kinds = report["firstSyncBytesByKind"]
