@@ -18,7 +18,7 @@ import itertools
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
@@ -26,7 +26,7 @@ from azure.storage.blob import ContainerClient
 from shared.store._common import chunked
 from shared.store.records import SnapshotRow, StagedEntry
 
-__all__ = ["NameLog", "SnapshotRef", "SnapshotRow", "StagedEntry", "Staging"]
+__all__ = ["UNREAD", "KnownRef", "NameLog", "SnapshotRef", "SnapshotRow", "StagedEntry", "Staging"]
 
 #: Folder of the connections' manifests in the staging container (never a run id).
 _MANIFESTS = "manifests"
@@ -62,6 +62,13 @@ def _dump(value: Any) -> bytes:
 
 def _load(data: bytes) -> Any:
     return json.loads(gzip.decompress(data))
+
+
+#: Not read yet: a caller that does not hold a run's snapshot reference passes this.
+UNREAD: Final = "unread"
+#: A run's snapshot reference as a caller may hold it: read (None when the run took none), or
+#: ``UNREAD``.
+KnownRef = SnapshotRef | Literal["unread"] | None
 
 
 class NameLog:
@@ -292,7 +299,11 @@ class Staging:
     def put_snapshot_ref(self, run_id: str, ref: SnapshotRef) -> None:
         self._put(f"{run_id}/snapshot.json.gz", ref)
 
-    def snapshot_ref(self, run_id: str) -> SnapshotRef | None:
+    def snapshot_ref(self, run_id: str, known: KnownRef = UNREAD) -> SnapshotRef | None:
+        """The run's snapshot reference (None: the run took none); ``known`` when the caller
+        holds it already (it is written once, when the run starts), else read."""
+        if known != UNREAD:
+            return known
         try:
             ref: SnapshotRef = self._get(f"{run_id}/snapshot.json.gz")
         except ResourceNotFoundError:

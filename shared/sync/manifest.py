@@ -33,14 +33,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from shared.store.assets import AssetStatus, scan_connection
 from shared.store.connections import Connection
-from shared.store.staging import SnapshotRef, SnapshotRow, Staging
+from shared.store.staging import UNREAD, KnownRef, SnapshotRef, SnapshotRow, Staging
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -195,7 +195,7 @@ def keep_manifest(
     assets: TableClient,
     staging: Staging,
     gone: Collection[str] = (),
-    ref: SnapshotRef | Literal["read"] | None = "read",
+    ref: KnownRef = UNREAD,
 ) -> dict[str, int] | None:
     """Leave the connection's manifest after a completed run. ``connection`` is read now
     (before any scan); ``gone`` are the names this run marked removed; ``ref`` the run's
@@ -205,8 +205,7 @@ def keep_manifest(
     existing = staging.manifest(cid)
     if existing and existing.get("runId") == run_id and isinstance(existing.get("counts"), dict):
         return dict(existing["counts"])  # a retried finish: this run's manifest stands
-    if ref == "read":
-        ref = staging.snapshot_ref(run_id)
+    ref = staging.snapshot_ref(run_id, ref)
     counts: dict[str, int] | None = None
     base = staging.manifest_base(cid, f"{run_id}-f")
     folded = None

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from azure.core.exceptions import (
     HttpResponseError,
@@ -44,7 +44,15 @@ from shared.store._common import as_int
 from shared.store.assets import AssetStatus, mark_removed, scan_connection, upsert_rows
 from shared.store.connections import Connection, release_connection, until_unchanged
 from shared.store.runs import RunsRepository
-from shared.store.staging import NameLog, SnapshotRef, SnapshotRow, StagedEntry, Staging
+from shared.store.staging import (
+    UNREAD,
+    KnownRef,
+    NameLog,
+    SnapshotRef,
+    SnapshotRow,
+    StagedEntry,
+    Staging,
+)
 from shared.sync.manifest import discard_manifest, keep_manifest, take_snapshot
 from shared.sync.model import (
     BatchResult,
@@ -133,11 +141,10 @@ class _SnapshotLookup:
         self,
         staging: Staging,
         run_id: str,
-        ref: SnapshotRef | Literal["read"] | None = "read",
+        ref: KnownRef = UNREAD,
     ) -> None:
         self._staging = staging
-        if ref == "read":  # not given: read it
-            ref = staging.snapshot_ref(run_id)
+        ref = staging.snapshot_ref(run_id, ref)
         self._base = ref["base"] if ref else ""
         self._firsts = ref["firsts"] if ref else []
         self._kept: dict[int, bytes] = {}
@@ -246,7 +253,7 @@ async def list_page(
         # The snapshot (taken now on a first step) decides the pace as soon as it is known,
         # whether or not a page of blobs has come yet.
         nonlocal lookup
-        ref: SnapshotRef | Literal["read"] = await taken if taken is not None else "read"
+        ref: KnownRef = await taken if taken is not None else UNREAD
         lookup = await asyncio.to_thread(_SnapshotLookup, staging, run_id, ref)
         seen["empty"] = lookup.empty
 
@@ -509,7 +516,7 @@ async def finish_removed(
     staging: Staging,
     known: int | None = None,
     chunks_per_pass: int = 4,
-    ref: SnapshotRef | Literal["read"] | None = "read",
+    ref: KnownRef = UNREAD,
 ) -> list[str]:
     """Mark rows whose blobs were not listed in this (complete) run as removed; their names.
     ``known`` is the run's count of listed blobs that had a live stored row, as the
@@ -519,8 +526,7 @@ async def finish_removed(
     listed names of their name range, read again for each pass: the finish holds about 20,000
     names, not every name of the container. ``ref``: the run's snapshot reference when the
     caller has read it already (None: the run took none)."""
-    if ref == "read":
-        ref = staging.snapshot_ref(run_id)
+    ref = staging.snapshot_ref(run_id, ref)
     live = ref.get("live") if ref is not None else None
     if live is not None and known is None:
         known = staging.known_listed(run_id)
@@ -660,7 +666,7 @@ async def finish_run(
                 assets=assets,
                 staging=staging,
                 gone=set(gone),
-                ref=ref if status is RunStatus.COMPLETED else "read",
+                ref=ref if status is RunStatus.COMPLETED else UNREAD,
             )
         else:
             discard_manifest(connection_id=connection_id, staging=staging)
