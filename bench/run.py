@@ -30,7 +30,13 @@ from bench import baselines
 from bench.corpus import blob_plan, build_pool
 from bench.faults import FaultPlan, FaultProxy
 from blobsync_cli.client import TERMINAL_STATUSES, BlobSyncClient
-from devhost.azurite import DEV_ACCOUNT, PROJECT_ROOT, Azurite, emulator_app_settings
+from devhost.azurite import (
+    DEV_ACCOUNT,
+    EMULATOR_NODE_OPTIONS,
+    PROJECT_ROOT,
+    Azurite,
+    emulator_app_settings,
+)
 from devhost.testing import DevHostProcess
 from shared.store._common import as_int
 from shared.store.assets import connection_filter
@@ -265,6 +271,7 @@ def run(
         platform = platform_azurite.account(DEV_ACCOUNT)
         customer = customer_azurite.account(CUSTOMER)
         report["emulators"] = "separate (platform in memory, customer on disk)"
+        report["emulatorNodeOptions"] = EMULATOR_NODE_OPTIONS
         t = time.perf_counter()
         pool = build_pool(seed, light=light)
         files = list(blob_plan(pool, assets, seed))

@@ -35,6 +35,24 @@ def emulator_key(account: str) -> str:
     return base64.b64encode(hashlib.sha512(f"azurite-local:{account}".encode()).digest()).decode()
 
 
+#: Node options for every emulator the project starts. Azurite builds each List Blobs answer
+#: (5,000 entries) as a tree of short-lived objects; with Node's default young generation, the
+#: garbage collector took 2.5 of 14 CPU-seconds while it served a 100,000-blob listing. A 64 MiB
+#: semi-space cut the pages' time by a sixth (10.4 s to 8.6 s, medians of three, same
+#: container); 32 MiB gained less and 128 MiB nothing more. It changes the emulator's speed
+#: only: what it answers is the same.
+EMULATOR_NODE_OPTIONS = "--max-semi-space-size=64"
+
+
+def emulator_environment(accounts: Sequence[str]) -> dict[str, str]:
+    """The environment an Azurite process starts with: this one, the accounts it serves
+    (``AZURITE_ACCOUNTS``) and the emulator's Node options after any the caller set."""
+    env = dict(os.environ)
+    env["AZURITE_ACCOUNTS"] = ";".join(f"{a}:{emulator_key(a)}" for a in accounts)
+    env["NODE_OPTIONS"] = " ".join(filter(None, (env.get("NODE_OPTIONS"), EMULATOR_NODE_OPTIONS)))
+    return env
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -110,13 +128,11 @@ class Azurite:
             args.append("--inMemoryPersistence")
         else:
             args += ["--location", str(self.workspace / "data")]
-        env = dict(os.environ)
-        env["AZURITE_ACCOUNTS"] = ";".join(f"{a}:{emulator_key(a)}" for a in self.accounts_names)
         log = self._log.open("ab")
         self._proc = subprocess.Popen(
             args,
             cwd=self.workspace,
-            env=env,
+            env=emulator_environment(self.accounts_names),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

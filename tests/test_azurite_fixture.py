@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
-from devhost.azurite import PROJECT_ROOT, Azurite, EmulatorAccount
+from devhost.azurite import (
+    EMULATOR_NODE_OPTIONS,
+    PROJECT_ROOT,
+    Azurite,
+    EmulatorAccount,
+    emulator_environment,
+)
 
 
 def test_both_accounts_store_tables_and_blobs(
@@ -40,3 +47,17 @@ def test_azurite_runs_from_project_node_modules(azurite: Azurite) -> None:
     assert Azurite.executable().is_relative_to(PROJECT_ROOT / "node_modules")
     assert azurite.pid is not None
     assert Path(f"/proc/{azurite.pid}").exists()
+
+
+def test_the_emulator_runs_with_its_node_options_after_the_callers(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The running emulator got the young-generation size that keeps its listings fast.
+    environ = Path(f"/proc/{azurite.pid}/environ").read_bytes().split(b"\0")
+    options = next(v for v in environ if v.startswith(b"NODE_OPTIONS=")).decode()
+    assert EMULATOR_NODE_OPTIONS in options.split("=", 1)[1].split()
+    # A developer's own Node options are kept, before the emulator's.
+    monkeypatch.setenv("NODE_OPTIONS", "--trace-warnings")
+    env = emulator_environment(["one", "two"])
+    assert env["NODE_OPTIONS"] == f"--trace-warnings {EMULATOR_NODE_OPTIONS}"
+    assert [part.split(":")[0] for part in env["AZURITE_ACCOUNTS"].split(";")] == ["one", "two"]

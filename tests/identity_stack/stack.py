@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from devhost.azurite import Azurite, emulator_key, free_port
+from devhost.azurite import Azurite, emulator_environment, free_port
 from tests.identity_stack.model import (
     Account,
     AppRegistration,
@@ -54,8 +54,7 @@ class _TlsAzurite:
             "--cert", str(self.pki.cert_file), "--key", str(self.pki.key_file),
             "--oauth", "basic",
         ]  # fmt: skip
-        env = dict(os.environ)
-        env["AZURITE_ACCOUNTS"] = ";".join(f"{a}:{emulator_key(a)}" for a in self.accounts)
+        env = emulator_environment(self.accounts)
         with (self.workspace / "azurite.log").open("ab") as log:
             self._proc = subprocess.Popen(
                 args, cwd=self.workspace, env=env, stdout=log, stderr=subprocess.STDOUT,
