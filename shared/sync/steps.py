@@ -634,7 +634,7 @@ async def finish_run(
     """Close a run: deletions (complete runs only), asset counts, run row, connection, staging."""
     gone: list[str] = []
     # Read once for both the deletions and the manifest (it is written when the run starts).
-    ref = staging.snapshot_ref(run_id) if status is RunStatus.COMPLETED else None
+    ref: KnownRef = staging.snapshot_ref(run_id) if status is RunStatus.COMPLETED else UNREAD
     if status is RunStatus.COMPLETED:
         gone = await finish_removed(
             run_id=run_id,
@@ -666,7 +666,7 @@ async def finish_run(
                 assets=assets,
                 staging=staging,
                 gone=set(gone),
-                ref=ref if status is RunStatus.COMPLETED else UNREAD,
+                ref=ref,
             )
         else:
             discard_manifest(connection_id=connection_id, staging=staging)
